@@ -1,0 +1,18 @@
+# Finds every external dependency, with a message that says how to get it when it is missing.
+set(_draft_hint "run scripts/install-deps.sh (Debian/Ubuntu), or point CMAKE_PREFIX_PATH at an install")
+
+find_package(Torch QUIET)
+if(NOT Torch_FOUND)
+  message(FATAL_ERROR "LibTorch not found: ${_draft_hint}; for a CUDA build pass "
+    "-DCMAKE_PREFIX_PATH=$(python3 -c 'import torch;print(torch.utils.cmake_prefix_path)')")
+endif()
+message(STATUS "LibTorch ${Torch_VERSION}: ${TORCH_LIBRARIES}")
+
+foreach(pkg nlohmann_json CLI11 spdlog fmt PNG JPEG)
+  find_package(${pkg} QUIET)
+  if(NOT ${pkg}_FOUND)
+    message(FATAL_ERROR "${pkg} not found: ${_draft_hint}")
+  endif()
+endforeach()
+
+find_package(PkgConfig QUIET)

@@ -1,0 +1,40 @@
+#!/usr/bin/env bash
+# Installs every Debian 12 package draft.cpp needs to build, test and run. Idempotent: packages that are
+# already installed are skipped, so `make demo` / `make test` can call it on every run at no cost.
+#   scripts/install-deps.sh           build + test + run dependencies
+#   scripts/install-deps.sh --fuzz    also clang and its sanitizer runtime (for fuzz/)
+set -euo pipefail
+
+packages=(
+  build-essential cmake pkg-config
+  libtorch-dev            # LibTorch 1.13 (CPU, with c10d and Gloo)
+  libopenblas0-pthread    # without it LibTorch runs on the reference BLAS (a batched matmul 28x slower)
+  nlohmann-json3-dev libcli11-dev libspdlog-dev libfmt-dev
+  libpng-dev libjpeg-dev zlib1g-dev
+  libutf8proc-dev libpcre2-dev
+  libgtest-dev libgmock-dev googletest libbenchmark-dev
+  dataset-fashion-mnist   # the embedded model's training data (IDX files)
+)
+if [[ "${1:-}" == "--fuzz" ]]; then
+  packages+=(clang libclang-rt-14-dev)
+fi
+
+missing=()
+for p in "${packages[@]}"; do
+  if ! dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed"; then
+    missing+=("$p")
+  fi
+done
+if [[ ${#missing[@]} -eq 0 ]]; then
+  exit 0
+fi
+
+sudo_cmd=()
+if [[ $(id -u) -ne 0 ]]; then
+  command -v sudo >/dev/null || { echo "install-deps: need root or sudo to install: ${missing[*]}" >&2; exit 1; }
+  sudo_cmd=(sudo)
+fi
+echo "install-deps: installing ${missing[*]}"
+export DEBIAN_FRONTEND=noninteractive
+"${sudo_cmd[@]}" apt-get update -qq
+"${sudo_cmd[@]}" apt-get install -y -qq --no-install-recommends "${missing[@]}"

@@ -1,0 +1,18 @@
+// PNG files <-> image tensors (C,H,W) with values in [0, 1].
+#pragma once
+
+#include <string>
+
+#include <ATen/core/Tensor.h>
+
+namespace draft {
+
+/// Reads an 8-bit PNG as a float tensor (C,H,W) in [0, 1]: C=1 for grayscale files, C=3 for colour.
+/// Palette, 16-bit and alpha files are converted by libpng (alpha composited onto black).
+at::Tensor read_png(const std::string& path);
+
+/// Writes a (C,H,W) or (H,W) tensor with values in [0, 1] (clamped; rounded to the nearest of 256 levels)
+/// as an 8-bit grayscale (C=1) or RGB (C=3) PNG. Any device and floating dtype.
+void write_png(const std::string& path, const at::Tensor& image);
+
+}  // namespace draft

@@ -1,0 +1,31 @@
+// Helpers shared by the tests: temporary directories and tensor comparison with a printed max diff.
+#pragma once
+
+#include <string>
+
+#include <ATen/core/Tensor.h>
+#include <gtest/gtest.h>
+
+namespace draft::test {
+
+/// A fresh directory under the system temp dir, removed (recursively) on destruction.
+class TempDir {
+ public:
+  TempDir();
+  ~TempDir();
+  TempDir(const TempDir&) = delete;
+  TempDir& operator=(const TempDir&) = delete;
+  const std::string& path() const { return path_; }
+  std::string file(const std::string& name) const { return path_ + "/" + name; }
+
+ private:
+  std::string path_;
+};
+
+/// Writes raw bytes to a file.
+void write_bytes(const std::string& path, const std::string& bytes);
+
+/// Passes when a and b have the same shape and max |a - b| <= atol; the message gives the max diff.
+::testing::AssertionResult tensors_close(const at::Tensor& a, const at::Tensor& b, double atol);
+
+}  // namespace draft::test

@@ -1,0 +1,123 @@
+// The draft CLI as a user meets it: help, version, info, doctor, and one-line errors with non-zero exits.
+#include <sys/wait.h>
+
+#include <cstdio>
+#include <fstream>
+#include <sstream>
+
+#include <gtest/gtest.h>
+#include <nlohmann/json.hpp>
+#include <torch/torch.h>
+
+#include "io/safetensors.h"
+#include "support.h"
+
+namespace {
+
+struct CliRun {
+  int code = -1;
+  std::string out;
+  std::string err;
+};
+
+std::string slurp(const std::string& path) {
+  std::ifstream in(path);
+  std::stringstream s;
+  s << in.rdbuf();
+  return s.str();
+}
+
+CliRun run_cli(const std::string& args) {
+  draft::test::TempDir dir;
+  std::string cmd = std::string(DRAFT_CLI_PATH) + " " + args + " >" + dir.file("out") + " 2>" + dir.file("err");
+  int status = std::system(cmd.c_str());
+  CliRun r;
+  r.code = WIFEXITED(status) ? WEXITSTATUS(status) : -1;
+  r.out = slurp(dir.file("out"));
+  r.err = slurp(dir.file("err"));
+  return r;
+}
+
+int count_lines(const std::string& s) { return static_cast<int>(std::count(s.begin(), s.end(), '\n')); }
+
+TEST(Cli, HelpListsCommands) {
+  CliRun r = run_cli("--help");
+  EXPECT_EQ(r.code, 0);
+  EXPECT_NE(r.out.find("info"), std::string::npos);
+  EXPECT_NE(r.out.find("doctor"), std::string::npos);
+  EXPECT_NE(r.out.find("--threads"), std::string::npos);
+}
+
+TEST(Cli, EverySubcommandHasHelp) {
+  for (const char* sub : {"info", "doctor"}) {
+    CliRun r = run_cli(std::string(sub) + " --help");
+    EXPECT_EQ(r.code, 0) << sub;
+    EXPECT_NE(r.out.find(sub), std::string::npos) << sub;
+  }
+}
+
+TEST(Cli, Version) {
+  CliRun r = run_cli("--version");
+  EXPECT_EQ(r.code, 0);
+  EXPECT_NE(r.out.find("draft 0."), std::string::npos) << r.out;
+  EXPECT_NE(r.out.find("LibTorch"), std::string::npos) << r.out;
+}
+
+TEST(Cli, BadFlagIsOneLineAndExitTwo) {
+  CliRun r = run_cli("--no-such-flag");
+  EXPECT_EQ(r.code, 2);
+  EXPECT_EQ(count_lines(r.err), 1) << r.err;
+  EXPECT_NE(r.err.find("draft: error:"), std::string::npos);
+  EXPECT_TRUE(r.out.empty());
+
+  r = run_cli("info a.safetensors --bogus");
+  EXPECT_EQ(r.code, 2);
+  EXPECT_EQ(count_lines(r.err), 1) << r.err;
+
+  r = run_cli("--threads -3 doctor");
+  EXPECT_EQ(r.code, 2);
+  EXPECT_EQ(count_lines(r.err), 1) << r.err;
+
+  r = run_cli("");
+  EXPECT_EQ(r.code, 2);
+  EXPECT_EQ(count_lines(r.err), 1) << r.err;
+}
+
+TEST(Cli, MissingFileIsOneLineAndExitOne) {
+  CliRun r = run_cli("info /nonexistent/model.safetensors");
+  EXPECT_EQ(r.code, 1);
+  EXPECT_EQ(count_lines(r.err), 1) << r.err;
+  EXPECT_NE(r.err.find("/nonexistent/model.safetensors"), std::string::npos) << r.err;
+}
+
+TEST(Cli, InfoTableAndJson) {
+  draft::test::TempDir dir;
+  std::string path = dir.file("m.safetensors");
+  draft::save_safetensors(path, {{"b.weight", torch::zeros({4, 3})}, {"a.bias", torch::zeros({4}, torch::kHalf)}},
+                          {{"format", "pt"}});
+  CliRun r = run_cli("info " + path);
+  ASSERT_EQ(r.code, 0) << r.err;
+  EXPECT_LT(r.out.find("a.bias"), r.out.find("b.weight"));  // sorted by name
+  EXPECT_NE(r.out.find("2 tensors, 16 parameters"), std::string::npos) << r.out;
+  EXPECT_NE(r.out.find("format: pt"), std::string::npos) << r.out;
+
+  r = run_cli("info --json " + path);
+  ASSERT_EQ(r.code, 0) << r.err;
+  auto j = nlohmann::json::parse(r.out);
+  EXPECT_EQ(j["parameter_count"], 16);
+  EXPECT_EQ(j["tensors"][0]["name"], "a.bias");
+  EXPECT_EQ(j["tensors"][0]["dtype"], "F16");
+  EXPECT_EQ(j["tensors"][1]["shape"], nlohmann::json({4, 3}));
+  EXPECT_EQ(j["metadata"]["format"], "pt");
+}
+
+TEST(Cli, DoctorReportsBlasThreadsAndSpeed) {
+  CliRun r = run_cli("--threads 2 doctor --json");
+  ASSERT_EQ(r.code, 0) << r.err;
+  auto j = nlohmann::json::parse(r.out);
+  EXPECT_EQ(j["intra_op_threads"], 2);
+  EXPECT_GT(j["matmul_gflops_512"].get<double>(), 0.0);
+  EXPECT_NE(j["blas"].get<std::string>().find("BLAS"), std::string::npos);
+}
+
+}  // namespace

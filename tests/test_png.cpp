@@ -1,0 +1,81 @@
+// PNG read/write round trips and image grids.
+#include <gtest/gtest.h>
+#include <torch/torch.h>
+
+#include "io/image_grid.h"
+#include "io/png.h"
+#include "support.h"
+#include "util/error.h"
+
+namespace {
+
+using draft::test::TempDir;
+
+// Images whose values are exact 8-bit levels survive a round trip bit for bit.
+at::Tensor random_levels(std::vector<int64_t> shape, uint64_t seed) {
+  auto gen = at::detail::createCPUGenerator(seed);
+  return torch::randint(0, 256, shape, gen, torch::kFloat32).div(255.0);
+}
+
+TEST(Png, RoundTripRgb) {
+  TempDir dir;
+  at::Tensor image = random_levels({3, 17, 23}, 1);
+  draft::write_png(dir.file("rgb.png"), image);
+  at::Tensor back = draft::read_png(dir.file("rgb.png"));
+  EXPECT_TRUE(draft::test::tensors_close(back, image, 1e-6));
+}
+
+TEST(Png, RoundTripGray) {
+  TempDir dir;
+  at::Tensor image = random_levels({1, 32, 32}, 2);
+  draft::write_png(dir.file("gray.png"), image);
+  at::Tensor back = draft::read_png(dir.file("gray.png"));
+  ASSERT_EQ(back.size(0), 1);
+  EXPECT_TRUE(draft::test::tensors_close(back, image, 1e-6));
+  // (H,W) is accepted as one channel.
+  draft::write_png(dir.file("hw.png"), image[0]);
+  EXPECT_TRUE(draft::test::tensors_close(draft::read_png(dir.file("hw.png")), image, 1e-6));
+}
+
+TEST(Png, QuantisesAndClamps) {
+  TempDir dir;
+  at::Tensor image = torch::tensor({-0.5f, 0.0f, 0.5f / 255.0f, 0.4f / 255.0f, 1.0f, 2.0f}).view({1, 1, 6});
+  draft::write_png(dir.file("q.png"), image);
+  at::Tensor back = draft::read_png(dir.file("q.png")).mul(255.0).round();
+  EXPECT_TRUE(torch::equal(back.flatten(), torch::tensor({0.f, 0.f, 1.f, 0.f, 255.f, 255.f})));
+}
+
+TEST(Png, ErrorsNameTheFile) {
+  TempDir dir;
+  try {
+    draft::read_png(dir.file("missing.png"));
+    FAIL();
+  } catch (const draft::Error& e) {
+    EXPECT_NE(std::string(e.what()).find("missing.png"), std::string::npos);
+  }
+  draft::test::write_bytes(dir.file("junk.png"), "this is not a png");
+  EXPECT_THROW(draft::read_png(dir.file("junk.png")), draft::Error);
+  EXPECT_THROW(draft::write_png(dir.file("c2.png"), torch::zeros({2, 4, 4})), draft::Error);
+  EXPECT_THROW(draft::write_png(dir.file("i.png"), torch::zeros({3, 4, 4}, torch::kLong)), draft::Error);
+}
+
+TEST(ImageGrid, LayoutAndPadding) {
+  at::Tensor images = torch::zeros({5, 3, 4, 6});
+  for (int64_t i = 0; i < 5; ++i) images[i].fill_(static_cast<double>(i + 1) / 10.0);
+  at::Tensor grid = draft::make_grid(images, {/*columns=*/3, /*padding=*/2, /*pad_value=*/1.0});
+  // 2 rows x 3 columns of 4x6 cells with 2-pixel padding.
+  EXPECT_EQ(grid.sizes(), (std::vector<int64_t>{3, 2 * 6 + 2, 3 * 8 + 2}));
+  EXPECT_FLOAT_EQ(grid[0][2][2].item<float>(), 0.1f);           // image 0, top-left cell
+  EXPECT_FLOAT_EQ(grid[0][2][2 + 2 * 8].item<float>(), 0.3f);   // image 2, top-right cell
+  EXPECT_FLOAT_EQ(grid[0][2 + 6][2 + 8].item<float>(), 0.5f);   // image 4, second row
+  EXPECT_FLOAT_EQ(grid[0][2 + 6][2 + 16].item<float>(), 1.0f);  // empty cell keeps pad_value
+  EXPECT_FLOAT_EQ(grid[1][0][0].item<float>(), 1.0f);           // border
+}
+
+TEST(ImageGrid, RejectsBadInput) {
+  EXPECT_THROW(draft::make_grid(torch::zeros({3, 4, 4})), draft::Error);
+  EXPECT_THROW(draft::make_grid(torch::zeros({0, 3, 4, 4})), draft::Error);
+  EXPECT_THROW(draft::make_grid(torch::zeros({1, 3, 4, 4}), {0, 2, 1.0}), draft::Error);
+}
+
+}  // namespace
