@@ -16,3 +16,7 @@ foreach(pkg nlohmann_json CLI11 spdlog fmt PNG JPEG)
 endforeach()
 
 find_package(PkgConfig QUIET)
+
+# utf8proc: Unicode categories, case mapping and NFC for the CLIP tokenizer (Debian libutf8proc-dev).
+find_library(UTF8PROC_LIB utf8proc REQUIRED)
+find_path(UTF8PROC_INCLUDE_DIR utf8proc.h REQUIRED)

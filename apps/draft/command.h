@@ -15,5 +15,6 @@ struct Command {
 // One function per subcommand, each in its own cmd_<name>.cpp.
 Command add_info_command(CLI::App& root);
 Command add_doctor_command(CLI::App& root);
+Command add_sample_command(CLI::App& root);
 
 }  // namespace draft::cli

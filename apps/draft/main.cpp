@@ -43,6 +43,7 @@ int main(int argc, char** argv) {
   std::vector<draft::cli::Command> commands = {
       draft::cli::add_info_command(app),
       draft::cli::add_doctor_command(app),
+      draft::cli::add_sample_command(app),
   };
 
   try {
