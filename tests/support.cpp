@@ -7,6 +7,8 @@
 
 #include <torch/torch.h>
 
+#include "util/error.h"
+
 namespace draft::test {
 
 TempDir::TempDir() {
@@ -24,6 +26,20 @@ TempDir::~TempDir() {
 void write_bytes(const std::string& path, const std::string& bytes) {
   std::ofstream out(path, std::ios::binary | std::ios::trunc);
   out.write(bytes.data(), static_cast<std::streamsize>(bytes.size()));
+}
+
+std::string test_data(const std::string& relative) { return std::string(DRAFT_TEST_DATA) + "/" + relative; }
+
+double tolerance(const at::Tensor& ref) { return 1e-4 * std::max(1.0, ref.abs().max().item<double>()); }
+
+std::string expect_error(const std::function<void()>& fn) {
+  try {
+    fn();
+  } catch (const draft::Error& e) {
+    return e.what();
+  }
+  ADD_FAILURE() << "no draft::Error thrown";
+  return "";
 }
 
 ::testing::AssertionResult tensors_close(const at::Tensor& a, const at::Tensor& b, double atol) {

@@ -1,6 +1,7 @@
 // Helpers shared by the tests: temporary directories and tensor comparison with a printed max diff.
 #pragma once
 
+#include <functional>
 #include <string>
 
 #include <ATen/core/Tensor.h>
@@ -24,6 +25,16 @@ class TempDir {
 
 /// Writes raw bytes to a file.
 void write_bytes(const std::string& path, const std::string& bytes);
+
+/// A path inside the reference fixtures (tests/data): test_data("vae_tiny/cases.safetensors").
+std::string test_data(const std::string& relative);
+
+/// The project's parity bound for a reference tensor: 1e-4 * max(1, max|ref|).
+double tolerance(const at::Tensor& ref);
+
+/// Runs `fn` and returns the message of the draft::Error it throws; records a test failure when it
+/// throws nothing.
+std::string expect_error(const std::function<void()>& fn);
 
 /// Passes when a and b have the same shape and max |a - b| <= atol; the message gives the max diff.
 ::testing::AssertionResult tensors_close(const at::Tensor& a, const at::Tensor& b, double atol);

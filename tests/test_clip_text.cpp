@@ -14,23 +14,13 @@
 
 namespace {
 
+using draft::test::tolerance;
+using draft::test::expect_error;
+
 namespace fs = std::filesystem;
 using draft::test::tensors_close;
 
 const std::string kDir = std::string(DRAFT_TEST_DATA) + "/clip_text_tiny";
-
-/// Acceptance tolerance: 1e-4 * max(1, max|ref|).
-double tol(const torch::Tensor& ref) { return 1e-4 * std::max(1.0, ref.abs().max().item<double>()); }
-
-std::string expect_error(const std::function<void()>& fn) {
-  try {
-    fn();
-  } catch (const draft::Error& e) {
-    return e.what();
-  }
-  ADD_FAILURE() << "no draft::Error thrown";
-  return "";
-}
 
 struct ClipTextFixture : ::testing::Test {
   static void SetUpTestSuite() {
@@ -51,12 +41,12 @@ draft::CLIPTextModel* ClipTextFixture::model = nullptr;
 TEST_F(ClipTextFixture, MatchesReferenceOutputs) {
   torch::NoGradGuard no_grad;
   auto out = (*model)->forward(ref("input_ids"), {}, /*output_hidden_states=*/true);
-  EXPECT_TRUE(tensors_close(out.last_hidden_state, ref("last_hidden_state"), tol(ref("last_hidden_state"))));
-  EXPECT_TRUE(tensors_close(out.pooler_output, ref("pooler_output"), tol(ref("pooler_output"))));
+  EXPECT_TRUE(tensors_close(out.last_hidden_state, ref("last_hidden_state"), tolerance(ref("last_hidden_state"))));
+  EXPECT_TRUE(tensors_close(out.pooler_output, ref("pooler_output"), tolerance(ref("pooler_output"))));
   ASSERT_EQ(out.hidden_states.size(), 3u);
   for (int i = 0; i < 3; ++i) {
     auto r = ref("hidden_states." + std::to_string(i));
-    EXPECT_TRUE(tensors_close(out.hidden_states[static_cast<std::size_t>(i)], r, tol(r))) << "hidden_states." << i;
+    EXPECT_TRUE(tensors_close(out.hidden_states[static_cast<std::size_t>(i)], r, tolerance(r))) << "hidden_states." << i;
   }
   // Without output_hidden_states nothing is kept.
   EXPECT_TRUE((*model)->forward(ref("input_ids")).hidden_states.empty());
@@ -66,9 +56,9 @@ TEST_F(ClipTextFixture, EncodeWithClipSkip) {
   torch::NoGradGuard no_grad;
   auto ids = ref("input_ids");
   auto r = ref("penultimate_ln");
-  EXPECT_TRUE(tensors_close((*model)->encode(ids, 1), r, tol(r)));
+  EXPECT_TRUE(tensors_close((*model)->encode(ids, 1), r, tolerance(r)));
   auto last = ref("last_hidden_state");
-  EXPECT_TRUE(tensors_close((*model)->encode(ids, 0), last, tol(last)));
+  EXPECT_TRUE(tensors_close((*model)->encode(ids, 0), last, tolerance(last)));
   EXPECT_NE(expect_error([&] { (*model)->encode(ids, 2); }).find("clip_skip"), std::string::npos);
 }
 
@@ -77,8 +67,8 @@ TEST_F(ClipTextFixture, MatchesReferenceWithAttentionMask) {
   auto out = (*model)->forward(ref("input_ids"), ref("masked.attention_mask"));
   auto last = ref("masked.last_hidden_state");
   auto pooled = ref("masked.pooler_output");
-  EXPECT_TRUE(tensors_close(out.last_hidden_state, last, tol(last)));
-  EXPECT_TRUE(tensors_close(out.pooler_output, pooled, tol(pooled)));
+  EXPECT_TRUE(tensors_close(out.last_hidden_state, last, tolerance(last)));
+  EXPECT_TRUE(tensors_close(out.pooler_output, pooled, tolerance(pooled)));
   // The mask must really change the padding positions (else this case tests nothing).
   EXPECT_GT((last - ref("last_hidden_state")).abs().max().item<double>(), 0.1);
 }
@@ -116,7 +106,7 @@ TEST(ClipText, LegacyEosTokenIdPoolsAtArgmax) {
   torch::NoGradGuard no_grad;
   auto ids = cases.load("input_ids");
   auto r = cases.load("pooler_output");
-  EXPECT_TRUE(tensors_close(model->forward(ids).pooler_output, r, tol(r)));
+  EXPECT_TRUE(tensors_close(model->forward(ids).pooler_output, r, tolerance(r)));
   // Without an eos the rules differ: argmax(ids) picks the largest id (position 1), not position 0.
   auto out = model->forward(torch::tensor({{5, 100, 7}}, torch::kLong));
   EXPECT_TRUE(torch::equal(out.pooler_output[0], out.last_hidden_state[0][1]));

@@ -14,23 +14,13 @@
 
 namespace {
 
+using draft::test::tolerance;
+using draft::test::expect_error;
+
 namespace fs = std::filesystem;
 using draft::test::tensors_close;
 
 const std::string kDir = std::string(DRAFT_TEST_DATA) + "/clip_vision_tiny";
-
-/// Acceptance tolerance: 1e-4 * max(1, max|ref|).
-double tol(const torch::Tensor& ref) { return 1e-4 * std::max(1.0, ref.abs().max().item<double>()); }
-
-std::string expect_error(const std::function<void()>& fn) {
-  try {
-    fn();
-  } catch (const draft::Error& e) {
-    return e.what();
-  }
-  ADD_FAILURE() << "no draft::Error thrown";
-  return "";
-}
 
 TEST(ClipVision, MatchesReferenceOutputs) {
   auto model = draft::load_clip_vision_model(kDir, {});
@@ -41,12 +31,12 @@ TEST(ClipVision, MatchesReferenceOutputs) {
                                     std::pair{"last_hidden_state", out.last_hidden_state},
                                     std::pair{"pooler_output", out.pooler_output}}) {
     auto r = cases.load(name);
-    EXPECT_TRUE(tensors_close(value, r, tol(r))) << name;
+    EXPECT_TRUE(tensors_close(value, r, tolerance(r))) << name;
   }
   ASSERT_EQ(out.hidden_states.size(), 3u);
   for (int i = 0; i < 3; ++i) {
     auto r = cases.load("hidden_states." + std::to_string(i));
-    EXPECT_TRUE(tensors_close(out.hidden_states[static_cast<std::size_t>(i)], r, tol(r))) << "hidden_states." << i;
+    EXPECT_TRUE(tensors_close(out.hidden_states[static_cast<std::size_t>(i)], r, tolerance(r))) << "hidden_states." << i;
   }
   EXPECT_TRUE(model->forward(cases.load("pixel_values")).hidden_states.empty());
 }

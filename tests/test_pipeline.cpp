@@ -14,13 +14,13 @@
 
 namespace {
 
+using draft::test::tolerance;
+
 namespace fs = std::filesystem;
 using draft::test::TempDir;
 
 const std::string kPipeline = std::string(DRAFT_TEST_DATA) + "/sd_pipeline_tiny";
 const std::string kPrompt = "a photograph of an astronaut riding a horse on mars";
-
-double tolerance(const at::Tensor& ref) { return 1e-4 * std::max(1.0, ref.abs().max().item<double>()); }
 
 class Pipeline : public ::testing::Test {
  protected:

@@ -21,6 +21,9 @@
 
 namespace {
 
+using draft::test::tolerance;
+using draft::test::expect_error;
+
 using draft::test::tensors_close;
 
 const std::string kDir = std::string(DRAFT_TEST_DATA) + "/ddim_scheduler";
@@ -32,24 +35,11 @@ const draft::SafeTensorsFile& cases() {
 at::Tensor fx(const std::string& name) { return cases().load(name); }
 int64_t fx_int(const std::string& name) { return fx(name).item<int64_t>(); }
 
-/// The acceptance tolerance: 1e-4 * max(1, max|ref|).
-double tol(const at::Tensor& ref) { return 1e-4 * std::max(1.0, ref.abs().max().item<double>()); }
-
 draft::SchedulerConfig sd_config() { return draft::SchedulerConfig::load(kDir + "/scheduler"); }
 
 std::vector<int64_t> to_vector(const at::Tensor& t) {
   at::Tensor c = t.contiguous();
   return std::vector<int64_t>(c.data_ptr<int64_t>(), c.data_ptr<int64_t>() + c.numel());
-}
-
-std::string expect_error(const std::function<void()>& fn) {
-  try {
-    fn();
-  } catch (const draft::Error& e) {
-    return e.what();
-  }
-  ADD_FAILURE() << "no draft::Error thrown";
-  return "";
 }
 
 TEST(SchedulerConfig, LoadsFixtureFolders) {
@@ -185,13 +175,13 @@ TEST(DDIM, StepsMatchFixture) {
     std::printf("  %s t=%lld N=%lld\n", p.c_str(), static_cast<long long>(t), static_cast<long long>(n));
     draft::DDIMStepOutput o0 = s.step(eps, t, n, x);
     at::Tensor ref = fx(p + "eta0.prev_sample");
-    EXPECT_TRUE(tensors_close(o0.prev_sample, ref, tol(ref))) << p;
+    EXPECT_TRUE(tensors_close(o0.prev_sample, ref, tolerance(ref))) << p;
     ref = fx(p + "eta0.pred_original_sample");
-    EXPECT_TRUE(tensors_close(o0.pred_original_sample, ref, tol(ref))) << p;
+    EXPECT_TRUE(tensors_close(o0.pred_original_sample, ref, tolerance(ref))) << p;
     EXPECT_FALSE(o0.log_prob.defined());
     draft::DDIMStepOutput o1 = s.step(eps, t, n, x, 1.0, z);
     ref = fx(p + "eta1.prev_sample");
-    EXPECT_TRUE(tensors_close(o1.prev_sample, ref, tol(ref))) << p;
+    EXPECT_TRUE(tensors_close(o1.prev_sample, ref, tolerance(ref))) << p;
     ASSERT_TRUE(o1.log_prob.defined());
     EXPECT_EQ(o1.log_prob.sizes(), at::IntArrayRef({1}));
   }
@@ -206,11 +196,11 @@ TEST(DDIM, VPredictionMatchesFixture) {
     std::printf("  %s t=%lld\n", p.c_str(), static_cast<long long>(t));
     draft::DDIMStepOutput o0 = s.step(v, t, 50, x);
     at::Tensor ref = fx(p + "eta0.prev_sample");
-    EXPECT_TRUE(tensors_close(o0.prev_sample, ref, tol(ref))) << p;
+    EXPECT_TRUE(tensors_close(o0.prev_sample, ref, tolerance(ref))) << p;
     ref = fx(p + "eta0.pred_original_sample");
-    EXPECT_TRUE(tensors_close(o0.pred_original_sample, ref, tol(ref))) << p;
+    EXPECT_TRUE(tensors_close(o0.pred_original_sample, ref, tolerance(ref))) << p;
     ref = fx(p + "eta1.prev_sample");
-    EXPECT_TRUE(tensors_close(s.step(v, t, 50, x, 1.0, z).prev_sample, ref, tol(ref))) << p;
+    EXPECT_TRUE(tensors_close(s.step(v, t, 50, x, 1.0, z).prev_sample, ref, tolerance(ref))) << p;
   }
 }
 
@@ -266,10 +256,10 @@ TEST(DDIM, LogProbIsTheGaussianDensity) {
       draft::DDIMStepOutput o = s.step(eps, t, n, x, eta, z);
       at::Tensor ref = direct_log_prob(s, eps, t, n, x, o.prev_sample, eta);
       std::printf("  %s eta=%.1f log_prob %.3f, %.3f\n", p.c_str(), eta, ref[0].item<double>(), ref[1].item<double>());
-      EXPECT_TRUE(tensors_close(o.log_prob, ref, tol(ref))) << p;
+      EXPECT_TRUE(tensors_close(o.log_prob, ref, tolerance(ref))) << p;
       at::Tensor other = o.prev_sample + 0.05;
       ref = direct_log_prob(s, eps, t, n, x, other, eta);
-      EXPECT_TRUE(tensors_close(s.log_prob(eps, t, n, x, other, eta), ref, tol(ref))) << p;
+      EXPECT_TRUE(tensors_close(s.log_prob(eps, t, n, x, other, eta), ref, tolerance(ref))) << p;
     }
   }
   at::Tensor x = fx("step2.sample"), eps = fx("step2.model_output");
@@ -364,10 +354,10 @@ TEST(DDPM, AddNoiseMatchesFixture) {
   draft::DDPMScheduler s(draft::SchedulerConfig::load(kDir + "/ddpm_scheduler"));
   at::Tensor x0 = fx("add_noise.original_samples"), eps = fx("add_noise.noise"), ts = fx("add_noise.timesteps");
   at::Tensor ref = fx("add_noise.noisy_samples");
-  EXPECT_TRUE(tensors_close(s.add_noise(x0, eps, ts), ref, tol(ref)));
+  EXPECT_TRUE(tensors_close(s.add_noise(x0, eps, ts), ref, tolerance(ref)));
   // One timestep broadcasts over the batch; out-of-range and float timesteps are refused.
   at::Tensor one = s.add_noise(x0, eps, ts.slice(0, 1, 2));
-  EXPECT_TRUE(tensors_close(one[1], ref[1], tol(ref)));
+  EXPECT_TRUE(tensors_close(one[1], ref[1], tolerance(ref)));
   EXPECT_THROW(s.add_noise(x0, eps, torch::tensor({0, 1, 2, 1000})), draft::Error);
   EXPECT_THROW(s.add_noise(x0, eps, ts.to(at::kFloat)), draft::Error);
   EXPECT_THROW(s.add_noise(x0, eps, ts.slice(0, 0, 2)), draft::Error);
@@ -407,8 +397,8 @@ TEST(DDPM, AncestralStepIsThePosterior) {
     at::Tensor mu = std::sqrt(ap) * beta / (1 - a) * x0 + std::sqrt(alpha) * (1 - ap) / (1 - a) * x;
     at::Tensor ref = mu + std::sqrt((1 - ap) / (1 - a) * beta) * z;
     draft::DDPMStepOutput o = s.step(eps, t, n, x, z);
-    EXPECT_TRUE(tensors_close(o.prev_sample, ref, tol(ref))) << n;
-    EXPECT_TRUE(tensors_close(o.pred_original_sample, x0, tol(x0))) << n;
+    EXPECT_TRUE(tensors_close(o.prev_sample, ref, tolerance(ref))) << n;
+    EXPECT_TRUE(tensors_close(o.pred_original_sample, x0, tolerance(x0))) << n;
     // DDIM with eta = 1 is the DDPM step (DDIM paper, section 4.1).
     draft::SchedulerConfig dc = c;
     dc.set_alpha_to_one = false;

@@ -17,27 +17,16 @@
 
 namespace {
 
+using draft::test::expect_error;
+using draft::test::tolerance;
+using draft::test::test_data;
+
 using draft::test::tensors_close;
-
-std::string data(const std::string& rel) { return std::string(DRAFT_TEST_DATA) + "/" + rel; }
-
-// Acceptance tolerance of the project: 1e-4 * max(1, max|ref|).
-double tolerance(const at::Tensor& ref) { return 1e-4 * std::max(1.0, ref.abs().max().item<double>()); }
-
-std::string expect_error(const std::function<void()>& fn) {
-  try {
-    fn();
-  } catch (const draft::Error& e) {
-    return e.what();
-  }
-  ADD_FAILURE() << "no draft::Error thrown";
-  return "";
-}
 
 void check_fixture(const std::string& set, int levels) {
   torch::NoGradGuard no_grad;
-  auto unet = draft::load_unet(data(set));
-  draft::SafeTensorsFile cases(data(set + "/cases.safetensors"));
+  auto unet = draft::load_unet(test_data(set));
+  draft::SafeTensorsFile cases(test_data(set + "/cases.safetensors"));
 
   // caseA: per-sample int64 timesteps, every intermediate the fixture stores.
   draft::TensorTrace trace;
@@ -83,10 +72,10 @@ TEST(UNet, MatchesDiffusersSD15Tiny) { check_fixture("unet_sd15_tiny", 2); }
 TEST(UNet, MatchesDiffusersSD2Tiny) { check_fixture("unet_sd2_tiny", 3); }
 
 TEST(UNet, ConfigFromJsonAndPresets) {
-  auto sd15_tiny = draft::UNetConfig::from_json(draft::ConfigJson::load(data("unet_sd15_tiny/config.json")));
+  auto sd15_tiny = draft::UNetConfig::from_json(draft::ConfigJson::load(test_data("unet_sd15_tiny/config.json")));
   EXPECT_EQ(sd15_tiny.to_json(), draft::UNetConfig::tiny().to_json());
 
-  auto sd2 = draft::UNetConfig::from_json(draft::ConfigJson::load(data("unet_sd2_tiny/config.json")));
+  auto sd2 = draft::UNetConfig::from_json(draft::ConfigJson::load(test_data("unet_sd2_tiny/config.json")));
   EXPECT_EQ(sd2.attention_head_dim, (std::vector<int64_t>{2, 4, 4}));
   EXPECT_TRUE(sd2.use_linear_projection);
   EXPECT_EQ(sd2.layers_per_block, (std::vector<int64_t>{2, 2, 2}));
@@ -98,7 +87,7 @@ TEST(UNet, ConfigFromJsonAndPresets) {
 
 TEST(UNet, StateDictKeysMirrorDiffusers) {
   draft::UNet2DCondition unet(draft::UNetConfig::tiny());
-  draft::SafeTensorsFile file(data("unet_sd15_tiny/diffusion_pytorch_model.safetensors"));
+  draft::SafeTensorsFile file(test_data("unet_sd15_tiny/diffusion_pytorch_model.safetensors"));
   auto params = unet->named_parameters();
   EXPECT_EQ(params.size(), file.tensors().size());
   for (const char* key :
@@ -113,7 +102,7 @@ TEST(UNet, StateDictKeysMirrorDiffusers) {
 }
 
 TEST(UNet, UnsupportedOptionsNameOptionAndValue) {
-  auto base = draft::ConfigJson::load(data("unet_sd15_tiny/config.json"));
+  auto base = draft::ConfigJson::load(test_data("unet_sd15_tiny/config.json"));
   auto with = [&](const std::string& key, const nlohmann::json& value) {
     draft::ConfigJson c = base;
     c.json[key] = value;
@@ -138,8 +127,8 @@ TEST(UNet, UnsupportedOptionsNameOptionAndValue) {
 
 TEST(UNet, WrongShapeWeightIsALoaderError) {
   draft::test::TempDir dir;
-  std::filesystem::copy_file(data("unet_sd15_tiny/config.json"), dir.file("config.json"));
-  draft::SafeTensorsFile file(data("unet_sd15_tiny/diffusion_pytorch_model.safetensors"));
+  std::filesystem::copy_file(test_data("unet_sd15_tiny/config.json"), dir.file("config.json"));
+  draft::SafeTensorsFile file(test_data("unet_sd15_tiny/diffusion_pytorch_model.safetensors"));
   std::vector<std::pair<std::string, at::Tensor>> tensors;
   for (const auto& info : file.tensors()) {
     at::Tensor t = file.load(info.name);
@@ -170,8 +159,8 @@ TEST(UNet, AttentionProjectionsCanBeReplaced) {
 }
 
 TEST(UNet, IsDifferentiable) {
-  auto unet = draft::load_unet(data("unet_sd15_tiny"));
-  draft::SafeTensorsFile cases(data("unet_sd15_tiny/cases.safetensors"));
+  auto unet = draft::load_unet(test_data("unet_sd15_tiny"));
+  draft::SafeTensorsFile cases(test_data("unet_sd15_tiny/cases.safetensors"));
   at::Tensor x = cases.load("caseA.sample").requires_grad_(true);
   at::Tensor ctx = cases.load("caseA.encoder_hidden_states").requires_grad_(true);
   at::Tensor out = unet->forward(x, cases.load("caseA.timesteps"), ctx);
@@ -190,7 +179,7 @@ TEST(UNet, ForwardsUpsampleSizeForOddInputs) {
   // 18x18 through 3 levels goes 18 -> 9 -> 5; plain 2x upsampling would give 10, so the UNet must
   // forward the skip size (9) to the first upsampler, as diffusers does.
   torch::NoGradGuard no_grad;
-  auto unet = draft::load_unet(data("unet_sd2_tiny"));
+  auto unet = draft::load_unet(test_data("unet_sd2_tiny"));
   at::Tensor x = torch::randn({1, 4, 18, 18});
   at::Tensor out = unet->forward(x, torch::tensor({10}), torch::randn({1, 3, 32}));
   EXPECT_EQ(out.sizes(), x.sizes());

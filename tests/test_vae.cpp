@@ -14,21 +14,11 @@
 
 namespace {
 
+using draft::test::expect_error;
+using draft::test::tolerance;
+using draft::test::test_data;
+
 using draft::test::tensors_close;
-
-std::string data(const std::string& rel) { return std::string(DRAFT_TEST_DATA) + "/" + rel; }
-
-double tolerance(const at::Tensor& ref) { return 1e-4 * std::max(1.0, ref.abs().max().item<double>()); }
-
-std::string expect_error(const std::function<void()>& fn) {
-  try {
-    fn();
-  } catch (const draft::Error& e) {
-    return e.what();
-  }
-  ADD_FAILURE() << "no draft::Error thrown";
-  return "";
-}
 
 void expect_close(const at::Tensor& got, const at::Tensor& ref, const std::string& name) {
   SCOPED_TRACE(name);
@@ -39,8 +29,8 @@ void expect_close(const at::Tensor& got, const at::Tensor& ref, const std::strin
 class VAE : public ::testing::Test {
  protected:
   static void SetUpTestSuite() {
-    vae_ = new draft::AutoencoderKL(draft::load_vae(data("vae_tiny")));
-    cases_ = new draft::SafeTensorsFile(data("vae_tiny/cases.safetensors"));
+    vae_ = new draft::AutoencoderKL(draft::load_vae(test_data("vae_tiny")));
+    cases_ = new draft::SafeTensorsFile(test_data("vae_tiny/cases.safetensors"));
   }
   static void TearDownTestSuite() {
     delete vae_;
@@ -106,11 +96,11 @@ TEST_F(VAE, DecodeIsDifferentiable) {
 }
 
 TEST(VAEConfig, FromJsonPresetsAndKeys) {
-  auto config = draft::VAEConfig::from_json(draft::ConfigJson::load(data("vae_tiny/config.json")));
+  auto config = draft::VAEConfig::from_json(draft::ConfigJson::load(test_data("vae_tiny/config.json")));
   EXPECT_EQ(config.to_json(), draft::VAEConfig::tiny().to_json());
   draft::VAEConfig::sd15().validate();
   draft::AutoencoderKL vae(config);
-  draft::SafeTensorsFile file(data("vae_tiny/diffusion_pytorch_model.safetensors"));
+  draft::SafeTensorsFile file(test_data("vae_tiny/diffusion_pytorch_model.safetensors"));
   auto params = vae->named_parameters();
   EXPECT_EQ(params.size(), file.tensors().size());
   for (const char* key :
@@ -123,7 +113,7 @@ TEST(VAEConfig, FromJsonPresetsAndKeys) {
 }
 
 TEST(VAEConfig, UnsupportedOptionsNameOptionAndValue) {
-  auto base = draft::ConfigJson::load(data("vae_tiny/config.json"));
+  auto base = draft::ConfigJson::load(test_data("vae_tiny/config.json"));
   auto with = [&](const std::string& key, const nlohmann::json& value) {
     draft::ConfigJson c = base;
     c.json[key] = value;

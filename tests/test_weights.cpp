@@ -9,6 +9,8 @@
 
 namespace {
 
+using draft::test::expect_error;
+
 using draft::test::TempDir;
 
 struct TinyImpl : torch::nn::Module {
@@ -20,16 +22,6 @@ struct TinyImpl : torch::nn::Module {
   torch::Tensor scale;
 };
 TORCH_MODULE(Tiny);
-
-std::string expect_error(const std::function<void()>& fn) {
-  try {
-    fn();
-  } catch (const draft::Error& e) {
-    return e.what();
-  }
-  ADD_FAILURE() << "no draft::Error thrown";
-  return "";
-}
 
 TEST(Weights, LoadsWithPrefixAndDtype) {
   TempDir dir;

@@ -5,8 +5,7 @@
 #include <dlfcn.h>
 #include <sched.h>
 
-#include <fstream>
-#include <set>
+#include <filesystem>
 #include <sstream>
 #include <thread>
 
@@ -19,23 +18,6 @@ namespace {
 template <typename Fn>
 Fn find_symbol(const char* name) {
   return reinterpret_cast<Fn>(dlsym(RTLD_DEFAULT, name));
-}
-
-// Shared libraries mapped into this process whose file name mentions a BLAS.
-std::set<std::string> mapped_blas_libraries() {
-  std::set<std::string> found;
-  std::ifstream maps("/proc/self/maps");
-  std::string line;
-  while (std::getline(maps, line)) {
-    auto slash = line.find('/');
-    if (slash == std::string::npos) continue;
-    std::string path = line.substr(slash);
-    std::string file = path.substr(path.rfind('/') + 1);
-    if (file.find("blas") != std::string::npos || file.find("mkl") != std::string::npos) {
-      found.insert(path);
-    }
-  }
-  return found;
 }
 
 // The BLAS_INFO entry of LibTorch's build configuration (what it was compiled against).
@@ -73,9 +55,22 @@ int openblas_threads() {
 }
 
 std::string blas_description() {
+  // The library that provides sgemm_ is the one matrix products run on: OpenBLAS's own symbols may be
+  // present (e.g. through LAPACK) while the reference BLAS answers sgemm_.
+  std::string provider;
+  Dl_info info{};
+  if (void* sgemm = dlsym(RTLD_DEFAULT, "sgemm_"); sgemm && dladdr(sgemm, &info) && info.dli_fname) {
+    // Resolve Debian's alternatives symlink (libblas.so.3 -> openblas-pthread/... or blas/...).
+    std::error_code ec;
+    auto real = std::filesystem::canonical(info.dli_fname, ec);
+    provider = ec ? std::string(info.dli_fname) : real.string();
+  }
   std::ostringstream out;
-  if (auto config = find_symbol<char* (*)()>("openblas_get_config")) {
-    out << "OpenBLAS (" << config() << ")";
+  auto openblas_config = find_symbol<char* (*)()>("openblas_get_config");
+  if (provider.find("/blas/") != std::string::npos) {
+    out << "reference BLAS (slow: install libopenblas0-pthread)";
+  } else if (openblas_config && (provider.empty() || provider.find("openblas") != std::string::npos)) {
+    out << "OpenBLAS (" << openblas_config() << ")";
     if (auto parallel = find_symbol<int (*)()>("openblas_get_parallel")) {
       static const char* kModes[] = {"sequential", "pthreads", "OpenMP"};
       int mode = parallel();
@@ -84,13 +79,10 @@ std::string blas_description() {
   } else if (find_symbol<void*>("mkl_get_max_threads")) {
     out << "Intel MKL";
   } else {
-    auto libs = mapped_blas_libraries();
-    bool reference = false;
-    for (const auto& lib : libs) reference = reference || lib.find("/blas/") != std::string::npos;
-    out << (reference ? "reference BLAS (slow: install libopenblas0-pthread)" : "no shared BLAS loaded");
+    out << (provider.empty() ? "no shared BLAS found (LibTorch's built-in kernels)" : "BLAS from " + provider);
   }
   out << "; LibTorch built with BLAS_INFO=" << build_blas();
-  for (const auto& lib : mapped_blas_libraries()) out << "; " << lib;
+  if (!provider.empty()) out << "; sgemm_ from " << provider;
   return out.str();
 }
 
