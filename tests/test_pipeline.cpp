@@ -5,6 +5,7 @@
 
 #include <gtest/gtest.h>
 #include <torch/torch.h>
+#include <torch/version.h>
 
 #include "diffusion/text_to_image.h"
 #include "io/json_file.h"
@@ -14,6 +15,7 @@
 
 namespace {
 
+using draft::test::expect_error;
 using draft::test::tolerance;
 
 namespace fs = std::filesystem;
@@ -127,6 +129,23 @@ TEST(PipelineErrors, MissingFolderIndexAndSubfolder) {
   std::string pipe = copy_pipeline(dir);
   fs::remove_all(pipe + "/vae");
   EXPECT_NE(load_error(pipe).find("missing the 'vae' subfolder"), std::string::npos);
+}
+
+TEST(PipelineErrors, HalfOnCpuIsRefusedUpFrontWhereUnsupported) {
+#if TORCH_VERSION_MAJOR < 2
+  draft::WeightsOptions half;
+  half.dtype = torch::kHalf;
+  std::string msg = expect_error([&] { draft::load_stable_diffusion(kPipeline, half); });
+  EXPECT_NE(msg.find("bf16"), std::string::npos) << msg;
+#endif
+  draft::WeightsOptions bf16;
+  bf16.dtype = torch::kBFloat16;
+  draft::TextToImageOptions o;
+  o.prompts = {"a cat"};
+  o.steps = 2;
+  auto out = draft::text_to_image(draft::load_stable_diffusion(kPipeline, bf16), o);
+  EXPECT_EQ(out.images.scalar_type(), torch::kFloat32);
+  EXPECT_TRUE(torch::isfinite(out.images).all().item<bool>());
 }
 
 TEST(PipelineErrors, WrongShape) {
