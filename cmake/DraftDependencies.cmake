@@ -8,7 +8,7 @@ if(NOT Torch_FOUND)
 endif()
 message(STATUS "LibTorch ${Torch_VERSION}: ${TORCH_LIBRARIES}")
 
-foreach(pkg nlohmann_json CLI11 spdlog fmt PNG JPEG)
+foreach(pkg nlohmann_json CLI11 spdlog fmt PNG JPEG ZLIB)
   find_package(${pkg} QUIET)
   if(NOT ${pkg}_FOUND)
     message(FATAL_ERROR "${pkg} not found: ${_draft_hint}")

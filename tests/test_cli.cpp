@@ -120,4 +120,43 @@ TEST(Cli, DoctorReportsBlasThreadsAndSpeed) {
   EXPECT_NE(j["blas"].get<std::string>().find("BLAS"), std::string::npos);
 }
 
+TEST(Cli, PretrainHelpListsClassifier) {
+  CliRun r = run_cli("pretrain --help");
+  EXPECT_EQ(r.code, 0) << r.err;
+  EXPECT_NE(r.out.find("classifier"), std::string::npos) << r.out;
+  r = run_cli("pretrain classifier --help");
+  EXPECT_EQ(r.code, 0) << r.err;
+  EXPECT_NE(r.out.find("--resume"), std::string::npos) << r.out;
+  r = run_cli("pretrain");  // a model is required
+  EXPECT_EQ(r.code, 2);
+  EXPECT_EQ(count_lines(r.err), 1) << r.err;
+}
+
+TEST(Cli, PretrainClassifierFlagsOverrideConfigFile) {
+  if (!std::ifstream("/usr/share/datasets/fashion-mnist/t10k-images-idx3-ubyte.gz")) {
+    GTEST_SKIP() << "no Fashion-MNIST";
+  }
+  draft::test::TempDir dir;
+  nlohmann::json model = {{"channels", nlohmann::json::array({8})}, {"layers_per_block", 1},
+                          {"norm_num_groups", 4}, {"hidden", 8}};
+  nlohmann::json config = {{"epochs", 5}, {"limit", 64}, {"batch_size", 64}, {"seed", 3}, {"model", model}};
+  std::ofstream(dir.file("c.json")) << config.dump();
+  CliRun r = run_cli("--threads 1 pretrain classifier --config " + dir.file("c.json") + " --out " + dir.file("run") +
+                     " --epochs 1 --batch-size 32");
+  ASSERT_EQ(r.code, 0) << r.err;
+  EXPECT_NE(r.out.find("| all | 64 |"), std::string::npos) << r.out;
+  auto resolved = nlohmann::json::parse(slurp(dir.file("run/config.json")));
+  EXPECT_EQ(resolved["epochs"], 1);       // flag over file
+  EXPECT_EQ(resolved["batch_size"], 32);  // flag over file
+  EXPECT_EQ(resolved["limit"], 64);       // file over default
+  EXPECT_EQ(resolved["seed"], 3);
+  EXPECT_EQ(resolved["model"]["hidden"], 8);
+  EXPECT_EQ(resolved["lr"], 1e-3);  // default
+
+  r = run_cli("pretrain classifier --out " + dir.file("run"));  // the folder holds a run already
+  EXPECT_EQ(r.code, 1);
+  EXPECT_EQ(count_lines(r.err), 1) << r.err;
+  EXPECT_NE(r.err.find("--resume"), std::string::npos) << r.err;
+}
+
 }  // namespace

@@ -16,5 +16,6 @@ struct Command {
 Command add_info_command(CLI::App& root);
 Command add_doctor_command(CLI::App& root);
 Command add_sample_command(CLI::App& root);
+Command add_pretrain_command(CLI::App& root);
 
 }  // namespace draft::cli

@@ -44,6 +44,7 @@ int main(int argc, char** argv) {
       draft::cli::add_info_command(app),
       draft::cli::add_doctor_command(app),
       draft::cli::add_sample_command(app),
+      draft::cli::add_pretrain_command(app),
   };
 
   try {

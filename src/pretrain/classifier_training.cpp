@@ -1,0 +1,344 @@
+// The classifier's training run: config I/O, evaluation, and the AdamW loop with checkpoints and resume.
+#include "pretrain/classifier_training.h"
+
+#include <chrono>
+#include <cmath>
+#include <cstdio>
+#include <filesystem>
+#include <limits>
+#include <set>
+
+#include <torch/torch.h>
+
+#include "pretrain/data_order.h"
+#include "pretrain/run_folder.h"
+#include "util/error.h"
+#include "util/log.h"
+#include "util/progress.h"
+
+namespace draft {
+namespace {
+
+constexpr double kPi = 3.14159265358979323846;
+
+// Cosine annealing to 0 over the run (Loshchilov & Hutter 2017, SGDR eq. 5 with eta_min = 0, no restarts).
+double learning_rate(const ClassifierTrainConfig& c, int64_t step, int64_t total_steps) {
+  if (c.lr_schedule == "constant") return c.lr;
+  return 0.5 * c.lr * (1.0 + std::cos(kPi * static_cast<double>(step) / static_cast<double>(total_steps)));
+}
+
+// Flips each image left-right with probability 1/2, the draws coming from `seed` alone.
+at::Tensor random_hflip(const at::Tensor& images, uint64_t seed) {
+  at::Generator gen = cpu_generator(seed);
+  at::Tensor flip = torch::rand({images.size(0)}, gen) < 0.5;
+  return torch::where(flip.view({-1, 1, 1, 1}), images.flip({3}), images);
+}
+
+// The settings a checkpoint's weights and optimizer state depend on must not change when resuming.
+void check_resumable(const nlohmann::json& saved, const nlohmann::json& now, const std::string& run_dir,
+                     const std::string& checkpoint) {
+  std::vector<std::string> keys = {"batch_size", "lr",    "weight_decay", "lr_schedule",
+                                   "seed",       "limit", "hflip",        "model"};
+  if (now.at("lr_schedule") == "cosine") keys.push_back("epochs");  // the schedule spans all epochs
+  for (const auto& key : keys) {
+    const nlohmann::json was = saved.contains(key) ? saved.at(key) : nlohmann::json();
+    DRAFT_CHECK(was == now.at(key), "--resume: ", key, " is ", now.at(key).dump(), " but ", checkpoint,
+                " was written with ", was.dump(), ": resume with the run's settings (", run_dir,
+                "/config.json) or start a new run folder");
+  }
+}
+
+nlohmann::json per_class_json(const ClassifierEvaluation& e, const std::vector<std::string>& labels) {
+  nlohmann::json j = nlohmann::json::object();
+  for (std::size_t i = 0; i < e.per_class_accuracy.size(); ++i) {
+    const std::string name = i < labels.size() ? labels[i] : std::to_string(i);
+    j[name] = std::isnan(e.per_class_accuracy[i]) ? nlohmann::json() : nlohmann::json(e.per_class_accuracy[i]);
+  }
+  return j;
+}
+
+}  // namespace
+
+ClassifierTrainConfig ClassifierTrainConfig::from_json(const ConfigJson& c, const ClassifierTrainConfig& base) {
+  static const std::set<std::string> known = {
+      "data_dir", "out_dir", "epochs", "batch_size", "lr", "weight_decay", "lr_schedule", "seed", "limit", "hflip",
+      "checkpoint_every", "log_every", "eval_every_epoch", "eval_batch_size", "model"};
+  DRAFT_CHECK(c.json.is_object(), c.source, ": expected a JSON object");
+  for (const auto& item : c.json.items()) {
+    DRAFT_CHECK(known.count(item.key()) > 0, c.source, ": unknown key '", item.key(), "'");
+  }
+  ClassifierTrainConfig v = base;
+  v.data_dir = c.get<std::string>("data_dir", v.data_dir);
+  v.out_dir = c.get<std::string>("out_dir", v.out_dir);
+  v.epochs = c.get<int64_t>("epochs", v.epochs);
+  v.batch_size = c.get<int64_t>("batch_size", v.batch_size);
+  v.lr = c.get<double>("lr", v.lr);
+  v.weight_decay = c.get<double>("weight_decay", v.weight_decay);
+  v.lr_schedule = c.get<std::string>("lr_schedule", v.lr_schedule);
+  v.seed = c.get<uint64_t>("seed", v.seed);
+  v.limit = c.get<int64_t>("limit", v.limit);
+  v.hflip = c.get<bool>("hflip", v.hflip);
+  v.checkpoint_every = c.get<int64_t>("checkpoint_every", v.checkpoint_every);
+  v.log_every = c.get<int64_t>("log_every", v.log_every);
+  v.eval_every_epoch = c.get<bool>("eval_every_epoch", v.eval_every_epoch);
+  v.eval_batch_size = c.get<int64_t>("eval_batch_size", v.eval_batch_size);
+  if (c.has("model")) {
+    v.model = FashionClassifierConfig::from_json(ConfigJson{c.json.at("model"), c.source + " (model)"});
+  }
+  return v;
+}
+
+ClassifierTrainConfig ClassifierTrainConfig::from_json(const ConfigJson& c) {
+  return from_json(c, ClassifierTrainConfig());
+}
+
+nlohmann::json ClassifierTrainConfig::to_json() const {
+  nlohmann::json j;
+  j["data_dir"] = data_dir;
+  j["out_dir"] = out_dir;
+  j["epochs"] = epochs;
+  j["batch_size"] = batch_size;
+  j["lr"] = lr;
+  j["weight_decay"] = weight_decay;
+  j["lr_schedule"] = lr_schedule;
+  j["seed"] = seed;
+  j["limit"] = limit;
+  j["hflip"] = hflip;
+  j["checkpoint_every"] = checkpoint_every;
+  j["log_every"] = log_every;
+  j["eval_every_epoch"] = eval_every_epoch;
+  j["eval_batch_size"] = eval_batch_size;
+  j["model"] = model.to_json();
+  return j;
+}
+
+void ClassifierTrainConfig::validate() const {
+  DRAFT_CHECK(!out_dir.empty(), "out_dir is empty: give the run folder (--out RUN_DIR)");
+  DRAFT_CHECK(!data_dir.empty(), "data_dir is empty: give the folder with the Fashion-MNIST IDX files (--data DIR)");
+  DRAFT_CHECK(epochs > 0, "epochs must be positive (got ", epochs, ")");
+  DRAFT_CHECK(batch_size > 0, "batch_size must be positive (got ", batch_size, ")");
+  DRAFT_CHECK(std::isfinite(lr) && lr > 0, "lr must be a positive number (got ", lr, ")");
+  DRAFT_CHECK(std::isfinite(weight_decay) && weight_decay >= 0, "weight_decay must be >= 0 (got ", weight_decay, ")");
+  DRAFT_CHECK(lr_schedule == "cosine" || lr_schedule == "constant", "lr_schedule '", lr_schedule,
+              "' is not supported (cosine or constant)");
+  DRAFT_CHECK(limit >= 0, "limit must be >= 0 (got ", limit, ")");
+  DRAFT_CHECK(checkpoint_every >= 0, "checkpoint_every must be >= 0 (got ", checkpoint_every, ")");
+  DRAFT_CHECK(log_every > 0, "log_every must be positive (got ", log_every, ")");
+  DRAFT_CHECK(eval_batch_size > 0, "eval_batch_size must be positive (got ", eval_batch_size, ")");
+  DRAFT_CHECK(stop_after_steps >= 0, "stop_after_steps must be >= 0 (got ", stop_after_steps, ")");
+  try {
+    model.validate();
+  } catch (const Error& e) {
+    fail("model.", e.what());
+  }
+  const auto classes = static_cast<int64_t>(fashion_mnist_classes().size());
+  DRAFT_CHECK(model.in_channels == 1, "model.in_channels must be 1 for Fashion-MNIST (got ", model.in_channels, ")");
+  DRAFT_CHECK(model.image_size == 32, "model.image_size must be 32 for padded Fashion-MNIST (got ", model.image_size,
+              ")");
+  DRAFT_CHECK(model.num_classes == classes, "model.num_classes must be ", classes, " for Fashion-MNIST (got ",
+              model.num_classes, ")");
+}
+
+ClassifierEvaluation evaluate_classifier(FashionClassifier& model, const ImageDataset& data, int64_t batch_size) {
+  DRAFT_CHECK(batch_size > 0, "evaluation batch size must be positive (got ", batch_size, ")");
+  torch::NoGradGuard no_grad;
+  const bool was_training = model->is_training();
+  model->eval();
+  const int64_t classes = model->config().num_classes;
+  const c10::Device device = model->fc2->weight.device();
+  at::Tensor correct = torch::zeros({classes}, torch::kLong);
+  at::Tensor count = torch::zeros({classes}, torch::kLong);
+  double loss_sum = 0.0;
+  for (int64_t begin = 0; begin < data.size(); begin += batch_size) {
+    const int64_t n = std::min(batch_size, data.size() - begin);
+    at::Tensor x = data.images.narrow(0, begin, n).to(device);
+    at::Tensor y = data.labels.narrow(0, begin, n).to(device);
+    at::Tensor logits = model->forward(x);
+    loss_sum += torch::nn::functional::cross_entropy(
+                    logits, y, torch::nn::functional::CrossEntropyFuncOptions().reduction(torch::kSum))
+                    .item<double>();
+    at::Tensor hit = logits.argmax(1) == y;
+    count += torch::bincount(y, {}, classes).cpu();
+    correct += torch::bincount(y.masked_select(hit), {}, classes).cpu();
+  }
+  model->train(was_training);
+
+  ClassifierEvaluation e;
+  e.count = data.size();
+  const int64_t total_correct = correct.sum().item<int64_t>();
+  e.loss = e.count > 0 ? loss_sum / static_cast<double>(e.count) : 0.0;
+  e.accuracy = e.count > 0 ? static_cast<double>(total_correct) / static_cast<double>(e.count) : 0.0;
+  for (int64_t c = 0; c < classes; ++c) {
+    const int64_t nc = count[c].item<int64_t>();
+    e.per_class_count.push_back(nc);
+    e.per_class_accuracy.push_back(nc > 0 ? static_cast<double>(correct[c].item<int64_t>()) / static_cast<double>(nc)
+                                          : std::numeric_limits<double>::quiet_NaN());
+  }
+  return e;
+}
+
+std::string format_class_accuracy_table(const ClassifierEvaluation& e, const std::vector<std::string>& labels) {
+  std::string out = "| class | test images | accuracy |\n|---|---:|---:|\n";
+  char line[160];
+  for (std::size_t i = 0; i < e.per_class_accuracy.size(); ++i) {
+    const std::string name = i < labels.size() ? labels[i] : std::to_string(i);
+    if (std::isnan(e.per_class_accuracy[i])) {
+      std::snprintf(line, sizeof line, "| %s | %lld | - |\n", name.c_str(),
+                    static_cast<long long>(e.per_class_count[i]));
+    } else {
+      std::snprintf(line, sizeof line, "| %s | %lld | %.2f%% |\n", name.c_str(),
+                    static_cast<long long>(e.per_class_count[i]), 100.0 * e.per_class_accuracy[i]);
+    }
+    out += line;
+  }
+  std::snprintf(line, sizeof line, "| all | %lld | %.2f%% |\n", static_cast<long long>(e.count), 100.0 * e.accuracy);
+  return out + line;
+}
+
+ClassifierTrainResult train_classifier(const ClassifierTrainConfig& config_in) {
+  const auto started = std::chrono::steady_clock::now();
+  auto elapsed = [&] { return std::chrono::duration<double>(std::chrono::steady_clock::now() - started).count(); };
+  ClassifierTrainConfig config = config_in;
+  if (config.model.labels.empty()) config.model.labels = fashion_mnist_classes();
+  config.validate();
+  const nlohmann::json resolved = config.to_json();
+  const auto& labels = config.model.labels;
+
+  // The data first, so that a wrong --data leaves no empty run folder behind.
+  const ImageDataset train = load_fashion_mnist(config.data_dir, "train", config.limit);
+  const ImageDataset test = load_fashion_mnist(config.data_dir, "test", config.limit);
+  const int64_t n = train.size();
+  DRAFT_CHECK(n > 0 && test.size() > 0, config.data_dir, ": the train or test split is empty");
+
+  RunFolder run(config.out_dir);
+  DRAFT_CHECK(config.resume || !run.has_checkpoint(), run.checkpoint_path(),
+              " exists: pass --resume to continue that run, or choose another run folder");
+  const bool resuming = config.resume && run.has_checkpoint();
+  if (config.resume && !resuming) DRAFT_LOG_INFO("{}: no checkpoint yet, starting a new run", run.dir());
+  const int64_t steps_per_epoch = (n + config.batch_size - 1) / config.batch_size;
+  const int64_t total_steps = steps_per_epoch * config.epochs;
+
+  torch::manual_seed(config.seed);  // the initial weights; a resumed run replaces them with the checkpoint's
+  FashionClassifier model(config.model);
+  model->train();
+  torch::optim::AdamW optimizer(model->parameters(),
+                                torch::optim::AdamWOptions(config.lr).weight_decay(config.weight_decay));
+  const std::vector<CheckpointModule> modules = {{"model.", model.ptr().get()}};
+
+  int64_t step = 0;
+  if (resuming) {
+    const CheckpointInfo info = read_checkpoint_info(run.checkpoint_path());
+    check_resumable(info.config, resolved, run.dir(), run.checkpoint_path());
+    load_checkpoint(run.checkpoint_path(), modules, &optimizer);
+    step = info.progress.step;
+    DRAFT_CHECK(step <= total_steps, run.checkpoint_path(), " is at step ", step, ", beyond the run's ", total_steps);
+    run.truncate_metrics_after(step);  // records logged after the checkpoint are logged again
+    DRAFT_LOG_INFO("resuming {} at step {} of {}", run.dir(), step, total_steps);
+  } else {
+    std::filesystem::remove(run.metrics_path());  // left by a run that died before its first checkpoint
+  }
+  run.write_config(resolved);
+  DRAFT_LOG_INFO("training the classifier on {} images ({} test), {} epochs of {} steps, batch {}", n, test.size(),
+                 config.epochs, steps_per_epoch, config.batch_size);
+
+  ProgressBar bar(total_steps, "classifier");
+  if (step > 0) bar.update(step);
+  at::Tensor order;
+  int64_t order_epoch = -1;
+  double interval_loss = 0.0, shown_loss = std::nan(""), shown_acc = std::nan("");
+  int64_t interval_correct = 0, interval_count = 0, interval_steps = 0, steps_this_run = 0;
+  ClassifierEvaluation last_eval;
+  int64_t last_eval_step = -1;
+  bool stopped = false;
+  auto log_eval = [&](const ClassifierEvaluation& e) {
+    run.append_metrics({{"event", "eval"}, {"step", step}, {"epoch", double(step) / double(steps_per_epoch)},
+                        {"split", "test"}, {"loss", e.loss}, {"accuracy", e.accuracy},
+                        {"per_class_accuracy", per_class_json(e, labels)}});
+  };
+
+  while (step < total_steps && !stopped) {
+    // 1. The batch: this epoch's permutation of the training set, sliced at this step.
+    const int64_t epoch = step / steps_per_epoch;
+    if (epoch != order_epoch) {
+      order = epoch_permutation(n, config.seed, epoch);
+      order_epoch = epoch;
+    }
+    const int64_t begin = (step % steps_per_epoch) * config.batch_size;
+    const at::Tensor index = order.narrow(0, begin, std::min(config.batch_size, n - begin));
+    at::Tensor x = train.images.index_select(0, index);
+    const at::Tensor y = train.labels.index_select(0, index);
+    if (config.hflip) {
+      x = random_hflip(x, derive_seed(config.seed, RandomStream::kAugment, static_cast<uint64_t>(step)));
+    }
+
+    // 2. One AdamW step on the mean cross-entropy at this step's learning rate.
+    const double lr = learning_rate(config, step, total_steps);
+    for (auto& group : optimizer.param_groups()) static_cast<torch::optim::AdamWOptions&>(group.options()).lr(lr);
+    optimizer.zero_grad();
+    const at::Tensor logits = model->forward(x);
+    const at::Tensor loss = torch::nn::functional::cross_entropy(logits, y);
+    loss.backward();
+    optimizer.step();
+    ++step;
+    ++steps_this_run;
+
+    // 3. Metrics: the bar shows moving averages, metrics.jsonl the mean over each log interval.
+    const double loss_value = loss.item<double>();
+    const int64_t hits = (logits.argmax(1) == y).sum().item<int64_t>();
+    const double batch_acc = static_cast<double>(hits) / static_cast<double>(y.size(0));
+    shown_loss = std::isnan(shown_loss) ? loss_value : 0.95 * shown_loss + 0.05 * loss_value;
+    shown_acc = std::isnan(shown_acc) ? batch_acc : 0.95 * shown_acc + 0.05 * batch_acc;
+    interval_loss += loss_value;
+    interval_correct += hits;
+    interval_count += y.size(0);
+    ++interval_steps;
+    bar.update(step, {{"loss", shown_loss}, {"acc", shown_acc}});
+    const bool epoch_end = step % steps_per_epoch == 0;
+    if (step % config.log_every == 0 || epoch_end) {
+      run.append_metrics({{"event", "train"}, {"step", step}, {"epoch", double(step) / double(steps_per_epoch)},
+                          {"loss", interval_loss / double(interval_steps)},
+                          {"accuracy", double(interval_correct) / double(interval_count)}, {"lr", lr},
+                          {"elapsed_s", elapsed()}});
+      interval_loss = 0.0;
+      interval_correct = interval_count = interval_steps = 0;
+    }
+
+    // 4. Evaluation at epoch ends, then a checkpoint (so a resumed run never repeats an evaluation).
+    if (epoch_end && (config.eval_every_epoch || step == total_steps)) {
+      last_eval = evaluate_classifier(model, test, config.eval_batch_size);
+      last_eval_step = step;
+      log_eval(last_eval);
+      DRAFT_LOG_INFO("epoch {}: test accuracy {:.2f}%", step / steps_per_epoch, 100.0 * last_eval.accuracy);
+    }
+    stopped = config.stop_after_steps > 0 && steps_this_run >= config.stop_after_steps && step < total_steps;
+    if (epoch_end || stopped || step == total_steps ||
+        (config.checkpoint_every > 0 && step % config.checkpoint_every == 0)) {
+      save_checkpoint(run.checkpoint_path(), modules, &optimizer, {step, step / steps_per_epoch, config.seed},
+                      resolved);
+    }
+  }
+  bar.finish();
+
+  ClassifierTrainResult result;
+  result.labels = labels;
+  result.steps = step;
+  result.stopped_early = stopped;
+  if (stopped) {
+    DRAFT_LOG_INFO("stopped at step {} of {}; continue with --resume", step, total_steps);
+  } else {
+    if (last_eval_step != step) {
+      last_eval = evaluate_classifier(model, test, config.eval_batch_size);
+      log_eval(last_eval);
+    }
+    result.model_dir = run.file("model");
+    save_fashion_classifier(result.model_dir, model);
+    result.test = last_eval;
+    result.test_accuracy = last_eval.accuracy;
+    run.append_metrics({{"event", "final"}, {"step", step}, {"test_accuracy", last_eval.accuracy},
+                        {"per_class_accuracy", per_class_json(last_eval, labels)}, {"model", result.model_dir}});
+  }
+  result.seconds = elapsed();
+  return result;
+}
+
+}  // namespace draft

@@ -1,0 +1,118 @@
+// IDX files: gzip and plain round trips, and errors for missing, truncated and corrupt files.
+#include <fstream>
+#include <sstream>
+
+#include <gtest/gtest.h>
+#include <torch/torch.h>
+
+#include "io/idx.h"
+#include "support.h"
+
+namespace {
+
+using draft::test::expect_error;
+using draft::test::TempDir;
+
+std::string slurp(const std::string& path) {
+  std::ifstream in(path, std::ios::binary);
+  std::stringstream s;
+  s << in.rdbuf();
+  return s.str();
+}
+
+// A plain (uncompressed) IDX file of unsigned bytes, written by hand as the format describes it.
+std::string plain_idx(const std::vector<uint32_t>& dims, const std::string& data) {
+  std::string out = {0, 0, 0x08, static_cast<char>(dims.size())};
+  for (uint32_t d : dims) {
+    for (int shift = 24; shift >= 0; shift -= 8) out.push_back(static_cast<char>((d >> shift) & 0xff));
+  }
+  return out + data;
+}
+
+at::Tensor sample_bytes() {
+  torch::manual_seed(0);
+  return torch::randint(0, 256, {3, 4, 5}, torch::kUInt8);
+}
+
+TEST(Idx, GzipRoundTrip) {
+  TempDir dir;
+  at::Tensor data = sample_bytes();
+  draft::write_idx_gz(dir.file("a.idx.gz"), data);
+  at::Tensor back = draft::read_idx(dir.file("a.idx.gz"));
+  EXPECT_EQ(back.scalar_type(), torch::kUInt8);
+  EXPECT_EQ(back.sizes(), data.sizes());
+  EXPECT_TRUE(torch::equal(back, data));
+  // It really is gzip (magic 1f 8b), not a plain copy.
+  std::string bytes = slurp(dir.file("a.idx.gz"));
+  ASSERT_GE(bytes.size(), 2u);
+  EXPECT_EQ(static_cast<unsigned char>(bytes[0]), 0x1f);
+  EXPECT_EQ(static_cast<unsigned char>(bytes[1]), 0x8b);
+}
+
+TEST(Idx, PlainFile) {
+  TempDir dir;
+  at::Tensor data = sample_bytes();
+  std::string raw(reinterpret_cast<const char*>(data.data_ptr<uint8_t>()), static_cast<std::size_t>(data.numel()));
+  draft::test::write_bytes(dir.file("a.idx"), plain_idx({3, 4, 5}, raw));
+  EXPECT_TRUE(torch::equal(draft::read_idx(dir.file("a.idx")), data));
+}
+
+TEST(Idx, OneDimensionalLabels) {
+  TempDir dir;
+  at::Tensor labels = torch::arange(10, torch::kUInt8);
+  draft::write_idx_gz(dir.file("labels.gz"), labels);
+  at::Tensor back = draft::read_idx(dir.file("labels.gz"));
+  EXPECT_EQ(back.dim(), 1);
+  EXPECT_TRUE(torch::equal(back, labels));
+}
+
+TEST(Idx, TruncatedPlainFile) {
+  TempDir dir;
+  draft::test::write_bytes(dir.file("short.idx"), plain_idx({2, 3}, "abc"));  // 6 bytes declared, 3 present
+  std::string message = expect_error([&] { draft::read_idx(dir.file("short.idx")); });
+  EXPECT_NE(message.find("short.idx"), std::string::npos) << message;
+  EXPECT_NE(message.find("truncated"), std::string::npos) << message;
+}
+
+TEST(Idx, TruncatedGzipFile) {
+  TempDir dir;
+  draft::write_idx_gz(dir.file("full.gz"), torch::randint(0, 256, {64, 28, 28}, torch::kUInt8));
+  std::string bytes = slurp(dir.file("full.gz"));
+  draft::test::write_bytes(dir.file("cut.gz"), bytes.substr(0, bytes.size() / 2));
+  std::string message = expect_error([&] { draft::read_idx(dir.file("cut.gz")); });
+  EXPECT_NE(message.find("cut.gz"), std::string::npos) << message;
+  EXPECT_NE(message.find("truncated or corrupt"), std::string::npos) << message;
+}
+
+TEST(Idx, BadMagic) {
+  TempDir dir;
+  std::string bytes = plain_idx({1}, "x");
+  bytes[0] = 0x12;
+  draft::test::write_bytes(dir.file("bad.idx"), bytes);
+  std::string message = expect_error([&] { draft::read_idx(dir.file("bad.idx")); });
+  EXPECT_NE(message.find("bad.idx"), std::string::npos) << message;
+  EXPECT_NE(message.find("bad magic"), std::string::npos) << message;
+}
+
+TEST(Idx, UnsupportedElementType) {
+  TempDir dir;
+  std::string bytes = plain_idx({1}, "abcd");
+  bytes[2] = 0x0D;  // float32
+  draft::test::write_bytes(dir.file("float.idx"), bytes);
+  std::string message = expect_error([&] { draft::read_idx(dir.file("float.idx")); });
+  EXPECT_NE(message.find("not supported"), std::string::npos) << message;
+}
+
+TEST(Idx, MissingFileIsNamed) {
+  TempDir dir;
+  std::string message = expect_error([&] { draft::read_idx(dir.file("nowhere-images.gz")); });
+  EXPECT_NE(message.find("nowhere-images.gz"), std::string::npos) << message;
+}
+
+TEST(Idx, ExportNeedsBytes) {
+  TempDir dir;
+  std::string message = expect_error([&] { draft::write_idx_gz(dir.file("f.gz"), torch::zeros({2, 2})); });
+  EXPECT_NE(message.find("uint8"), std::string::npos) << message;
+}
+
+}  // namespace

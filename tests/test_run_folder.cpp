@@ -1,0 +1,149 @@
+// Run folders: metrics logs, checkpoints that restore modules and AdamW state exactly, data order.
+#include <filesystem>
+
+#include <gtest/gtest.h>
+#include <torch/torch.h>
+
+#include "io/safetensors.h"
+#include "pretrain/data_order.h"
+#include "pretrain/run_folder.h"
+#include "support.h"
+
+namespace {
+
+using draft::test::expect_error;
+using draft::test::TempDir;
+
+torch::nn::Sequential small_net() {
+  // BatchNorm only to have buffers (running stats, a counter) in the checkpoint.
+  return torch::nn::Sequential(torch::nn::Linear(4, 8), torch::nn::BatchNorm1d(8), torch::nn::Linear(8, 2));
+}
+
+void adamw_step(torch::nn::Sequential& net, torch::optim::AdamW& opt, int64_t i) {
+  at::Tensor x = torch::sin(torch::arange(16, torch::kFloat).view({4, 4}) + static_cast<double>(i));
+  opt.zero_grad();
+  net->forward(x).pow(2).mean().backward();
+  opt.step();
+}
+
+void expect_same_tensors(torch::nn::Module& a, torch::nn::Module& b) {
+  auto pa = a.named_parameters();
+  auto pb = b.named_parameters();
+  for (const auto& item : pa) EXPECT_TRUE(torch::equal(item.value(), pb[item.key()])) << item.key();
+  auto ba = a.named_buffers();
+  auto bb = b.named_buffers();
+  for (const auto& item : ba) EXPECT_TRUE(torch::equal(item.value(), bb[item.key()])) << item.key();
+}
+
+TEST(RunFolder, MetricsAppendReadAndTruncate) {
+  TempDir dir;
+  draft::RunFolder run(dir.file("runs/a"));  // parents are created
+  EXPECT_TRUE(std::filesystem::is_directory(run.dir()));
+  EXPECT_FALSE(run.has_checkpoint());
+  for (int64_t step : {10, 20, 30}) run.append_metrics({{"step", step}, {"loss", 1.0 / static_cast<double>(step)}});
+  run.append_metrics({{"note", "no step"}});
+  auto records = draft::read_metrics(run.metrics_path());
+  ASSERT_EQ(records.size(), 4u);
+  EXPECT_EQ(records[1].at("step"), 20);
+  run.truncate_metrics_after(20);
+  records = draft::read_metrics(run.metrics_path());
+  ASSERT_EQ(records.size(), 3u);
+  EXPECT_EQ(records[1].at("step"), 20);
+  EXPECT_EQ(records[2].at("note"), "no step");
+
+  run.write_config({{"epochs", 3}});
+  EXPECT_TRUE(std::filesystem::is_regular_file(run.config_path()));
+  draft::test::write_bytes(dir.file("bad.jsonl"), "{\"step\": 1}\n{oops\n");
+  std::string message = expect_error([&] { draft::read_metrics(dir.file("bad.jsonl")); });
+  EXPECT_NE(message.find("bad.jsonl:2"), std::string::npos) << message;
+}
+
+TEST(Checkpoint, RestoresModuleAndAdamWExactly) {
+  TempDir dir;
+  torch::manual_seed(0);
+  auto net = small_net();
+  torch::optim::AdamW opt(net->parameters(), torch::optim::AdamWOptions(0.05).weight_decay(0.1));
+  for (int64_t i = 0; i < 3; ++i) adamw_step(net, opt, i);
+  const uint64_t seed = (uint64_t{1} << 63) + 5;  // survives the metadata round trip as unsigned
+  draft::save_checkpoint(dir.file("ckpt.safetensors"), {{"model.", net.ptr().get()}}, &opt, {3, 1, seed},
+                         {{"batch_size", 4}});
+
+  torch::manual_seed(1);  // different initial weights, replaced by the checkpoint's
+  auto other = small_net();
+  torch::optim::AdamW other_opt(other->parameters(), torch::optim::AdamWOptions(0.05).weight_decay(0.1));
+  draft::CheckpointInfo info = draft::load_checkpoint(dir.file("ckpt.safetensors"), {{"model.", other.ptr().get()}},
+                                                      &other_opt);
+  EXPECT_EQ(info.progress.step, 3);
+  EXPECT_EQ(info.progress.epoch, 1);
+  EXPECT_EQ(info.progress.seed, seed);
+  EXPECT_EQ(info.config.at("batch_size"), 4);
+  EXPECT_EQ(draft::read_checkpoint_info(dir.file("ckpt.safetensors")).progress.step, 3);
+  expect_same_tensors(*net, *other);
+  EXPECT_EQ(other_opt.state().size(), opt.state().size());
+
+  // The next steps agree bit for bit only when exp_avg, exp_avg_sq and the step count were all restored.
+  for (int64_t i = 3; i < 5; ++i) {
+    adamw_step(net, opt, i);
+    adamw_step(other, other_opt, i);
+  }
+  expect_same_tensors(*net, *other);
+}
+
+TEST(Checkpoint, WithoutOptimizerStateYet) {
+  TempDir dir;
+  auto net = small_net();
+  torch::optim::AdamW opt(net->parameters());
+  draft::save_checkpoint(dir.file("c.safetensors"), {{"model.", net.ptr().get()}}, &opt, {0, 0, 0}, {});
+  auto other = small_net();
+  torch::optim::AdamW other_opt(other->parameters());
+  draft::load_checkpoint(dir.file("c.safetensors"), {{"model.", other.ptr().get()}}, &other_opt);
+  expect_same_tensors(*net, *other);
+  EXPECT_TRUE(other_opt.state().empty());
+}
+
+TEST(Checkpoint, StrictErrors) {
+  TempDir dir;
+  auto net = small_net();
+  draft::save_checkpoint(dir.file("c.safetensors"), {{"model.", net.ptr().get()}}, nullptr, {0, 0, 0}, {});
+
+  auto wider = torch::nn::Sequential(torch::nn::Linear(4, 9), torch::nn::BatchNorm1d(9), torch::nn::Linear(9, 2));
+  std::string message = expect_error(
+      [&] { draft::load_checkpoint(dir.file("c.safetensors"), {{"model.", wider.ptr().get()}}, nullptr); });
+  EXPECT_NE(message.find("model.0.weight"), std::string::npos) << message;
+
+  auto longer = torch::nn::Sequential(torch::nn::Linear(4, 8), torch::nn::BatchNorm1d(8), torch::nn::Linear(8, 2),
+                                      torch::nn::Linear(2, 2));
+  message = expect_error(
+      [&] { draft::load_checkpoint(dir.file("c.safetensors"), {{"model.", longer.ptr().get()}}, nullptr); });
+  EXPECT_NE(message.find("lacks 'model.3.weight'"), std::string::npos) << message;
+
+  auto shorter = torch::nn::Sequential(torch::nn::Linear(4, 8), torch::nn::BatchNorm1d(8));
+  message = expect_error(
+      [&] { draft::load_checkpoint(dir.file("c.safetensors"), {{"model.", shorter.ptr().get()}}, nullptr); });
+  EXPECT_NE(message.find("model.2.weight"), std::string::npos) << message;
+
+  // An optimizer over a parameter the checkpoint does not cover.
+  auto stray = torch::nn::Linear(2, 2);
+  std::vector<at::Tensor> params = net->parameters();
+  params.push_back(stray->weight);
+  torch::optim::AdamW opt(params);
+  message = expect_error(
+      [&] { draft::save_checkpoint(dir.file("d.safetensors"), {{"model.", net.ptr().get()}}, &opt, {0, 0, 0}, {}); });
+  EXPECT_NE(message.find("none of the checkpointed modules"), std::string::npos) << message;
+
+  draft::save_safetensors(dir.file("weights.safetensors"), {{"w", torch::zeros({2})}});
+  message = expect_error([&] { draft::read_checkpoint_info(dir.file("weights.safetensors")); });
+  EXPECT_NE(message.find("not a draft training checkpoint"), std::string::npos) << message;
+}
+
+TEST(DataOrder, EpochPermutations) {
+  at::Tensor a = draft::epoch_permutation(1000, 5, 0);
+  EXPECT_TRUE(torch::equal(a, draft::epoch_permutation(1000, 5, 0)));
+  EXPECT_FALSE(torch::equal(a, draft::epoch_permutation(1000, 5, 1)));
+  EXPECT_FALSE(torch::equal(a, draft::epoch_permutation(1000, 6, 0)));
+  EXPECT_TRUE(torch::equal(std::get<0>(a.sort()), torch::arange(1000, torch::kLong)));
+  EXPECT_NE(draft::derive_seed(1, draft::RandomStream::kShuffle, 0),
+            draft::derive_seed(1, draft::RandomStream::kAugment, 0));
+}
+
+}  // namespace
