@@ -7,6 +7,7 @@
 
 #include <torch/torch.h>
 
+#include "pretrain/fashion_mnist.h"
 #include "util/error.h"
 
 namespace draft::test {
@@ -51,6 +52,17 @@ std::string expect_error(const std::function<void()>& fn) {
   std::printf("    max abs diff %.3g (atol %.3g)\n", diff, atol);
   if (diff <= atol) return ::testing::AssertionSuccess();
   return ::testing::AssertionFailure() << "max abs diff " << diff << " > atol " << atol;
+}
+
+bool have_fashion_mnist() {
+  return std::filesystem::exists(std::string(kFashionMNISTDir) + "/train-images-idx3-ubyte.gz");
+}
+
+OneThread::OneThread() : saved(torch::get_num_threads()) { torch::set_num_threads(1); }
+OneThread::~OneThread() { torch::set_num_threads(saved); }
+
+std::string shipped_model(const std::string& name) {
+  return std::string(DRAFT_TEST_DATA) + "/../../models/" + name;
 }
 
 }  // namespace draft::test

@@ -39,4 +39,17 @@ std::string expect_error(const std::function<void()>& fn);
 /// Passes when a and b have the same shape and max |a - b| <= atol; the message gives the max diff.
 ::testing::AssertionResult tensors_close(const at::Tensor& a, const at::Tensor& b, double atol);
 
+/// True when Debian's dataset-fashion-mnist files are installed (tests that need them skip otherwise).
+bool have_fashion_mnist();
+
+/// Sets LibTorch to one thread for a scope: exact-equality tests need reductions added in one order.
+struct OneThread {
+  OneThread();
+  ~OneThread();
+  int saved;
+};
+
+/// The repository's shipped model folder `name` (models/<name>).
+std::string shipped_model(const std::string& name);
+
 }  // namespace draft::test

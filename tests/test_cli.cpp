@@ -2,6 +2,7 @@
 #include <sys/wait.h>
 
 #include <cstdio>
+#include <filesystem>
 #include <fstream>
 #include <sstream>
 
@@ -124,6 +125,8 @@ TEST(Cli, PretrainHelpListsClassifier) {
   CliRun r = run_cli("pretrain --help");
   EXPECT_EQ(r.code, 0) << r.err;
   EXPECT_NE(r.out.find("classifier"), std::string::npos) << r.out;
+  EXPECT_NE(r.out.find("vae"), std::string::npos) << r.out;
+  EXPECT_NE(r.out.find("unet"), std::string::npos) << r.out;
   r = run_cli("pretrain classifier --help");
   EXPECT_EQ(r.code, 0) << r.err;
   EXPECT_NE(r.out.find("--resume"), std::string::npos) << r.out;
@@ -157,6 +160,45 @@ TEST(Cli, PretrainClassifierFlagsOverrideConfigFile) {
   EXPECT_EQ(r.code, 1);
   EXPECT_EQ(count_lines(r.err), 1) << r.err;
   EXPECT_NE(r.err.find("--resume"), std::string::npos) << r.err;
+}
+
+TEST(Cli, PretrainVaeThenUnetThenSample) {
+  if (!std::ifstream("/usr/share/datasets/fashion-mnist/t10k-images-idx3-ubyte.gz")) {
+    GTEST_SKIP() << "no Fashion-MNIST";
+  }
+  draft::test::TempDir dir;
+  CliRun r = run_cli("pretrain unet --out " + dir.file("unet"));  // no VAE given
+  EXPECT_EQ(r.code, 1);
+  EXPECT_EQ(count_lines(r.err), 1) << r.err;
+  EXPECT_NE(r.err.find("--vae"), std::string::npos) << r.err;
+
+  nlohmann::json vae = {{"model", {{"block_out_channels", {8, 8, 16}}, {"norm_num_groups", 4}, {"in_channels", 1},
+                                   {"out_channels", 1}, {"down_block_types", {"DownEncoderBlock2D", "DownEncoderBlock2D", "DownEncoderBlock2D"}},
+                                   {"up_block_types", {"UpDecoderBlock2D", "UpDecoderBlock2D", "UpDecoderBlock2D"}}}}};
+  std::ofstream(dir.file("vae.json")) << vae.dump();
+  r = run_cli("--threads 1 pretrain vae --config " + dir.file("vae.json") + " --out " + dir.file("vae") +
+              " --limit 64 --epochs 1 --batch-size 32");
+  ASSERT_EQ(r.code, 0) << r.err;
+  EXPECT_NE(r.out.find("scaling_factor"), std::string::npos) << r.out;
+
+  nlohmann::json unet = {{"unet", {{"block_out_channels", {16, 32}}, {"norm_num_groups", 8}, {"sample_size", 8},
+                                   {"down_block_types", {"CrossAttnDownBlock2D", "DownBlock2D"}},
+                                   {"up_block_types", {"UpBlock2D", "CrossAttnUpBlock2D"}}, {"layers_per_block", 1},
+                                   {"cross_attention_dim", 16}, {"attention_head_dim", {1, 2}}}},
+                         {"text_encoder", {{"hidden_size", 16}, {"intermediate_size", 32}, {"num_hidden_layers", 1},
+                                           {"num_attention_heads", 2}, {"max_position_embeddings", 16}}}};
+  std::ofstream(dir.file("unet.json")) << unet.dump();
+  r = run_cli("--threads 1 pretrain unet --config " + dir.file("unet.json") + " --vae " + dir.file("vae/model") +
+              " --out " + dir.file("unet") + " --limit 64 --epochs 1 --batch-size 32 --classifier \"\"");
+  ASSERT_EQ(r.code, 0) << r.err;
+  EXPECT_NE(r.out.find("pipeline written"), std::string::npos) << r.out;
+  auto resolved = nlohmann::json::parse(slurp(dir.file("unet/config.json")));
+  EXPECT_EQ(resolved["unet"]["block_out_channels"], nlohmann::json({16, 32}));
+  EXPECT_EQ(resolved["lr"], 5e-4);  // default
+
+  r = run_cli("sample --model " + dir.file("unet/model") + " --prompt \"a bag\" --steps 2 -o " + dir.file("s.png"));
+  ASSERT_EQ(r.code, 0) << r.err;
+  EXPECT_TRUE(std::filesystem::exists(dir.file("s.png")));
 }
 
 }  // namespace

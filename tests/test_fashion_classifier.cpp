@@ -27,10 +27,6 @@ draft::FashionClassifierConfig tiny_config() {
   return c;
 }
 
-bool have_dataset() {
-  return std::filesystem::exists(std::string(draft::kFashionMNISTDir) + "/train-images-idx3-ubyte.gz");
-}
-
 // 256 images, batches of 32: 8 steps per epoch.
 draft::ClassifierTrainConfig tiny_run(const std::string& out) {
   draft::ClassifierTrainConfig c;
@@ -46,12 +42,6 @@ draft::ClassifierTrainConfig tiny_run(const std::string& out) {
   return c;
 }
 
-// Exact equality needs one thread: reductions split across threads may add in another order.
-struct OneThread {
-  int saved = torch::get_num_threads();
-  OneThread() { torch::set_num_threads(1); }
-  ~OneThread() { torch::set_num_threads(saved); }
-};
 
 TEST(FashionClassifier, ShapesAndTrainEvalAgree) {
   torch::manual_seed(0);
@@ -111,11 +101,11 @@ TEST(FashionClassifier, ConfigErrorsNameTheKey) {
 // The classifier shipped in models/ loads through the generic loader and is as accurate as models/README.md
 // says (92.7% on the whole test set; checked here on the first 2000 images to stay fast).
 TEST(FashionClassifier, ShippedModelJudgesTestImages) {
-  const std::string folder = std::string(DRAFT_TEST_DATA) + "/../../models/fashion-classifier";
+  const std::string folder = draft::test::shipped_model("fashion-classifier");
   ASSERT_TRUE(std::filesystem::is_regular_file(folder + "/model.safetensors")) << folder;
   draft::FashionClassifier model = draft::load_fashion_classifier(folder);
   EXPECT_EQ(model->config().labels, draft::fashion_mnist_classes());
-  if (!have_dataset()) GTEST_SKIP() << draft::kFashionMNISTDir << " is missing (scripts/install-deps.sh)";
+  if (!draft::test::have_fashion_mnist()) GTEST_SKIP() << draft::kFashionMNISTDir << " is missing (scripts/install-deps.sh)";
   draft::ImageDataset test = draft::load_fashion_mnist(draft::kFashionMNISTDir, "test", 2000);
   draft::ClassifierEvaluation e = draft::evaluate_classifier(model, test);
   std::printf("    shipped classifier: %.4f on the first 2000 test images\n", e.accuracy);
@@ -152,8 +142,8 @@ TEST(ClassifierTrainConfig, JsonRoundTripAndValidation) {
 }
 
 TEST(ClassifierTraining, TinySubsetWritesTheRunFolder) {
-  if (!have_dataset()) GTEST_SKIP() << draft::kFashionMNISTDir << " is missing (scripts/install-deps.sh)";
-  OneThread one;
+  if (!draft::test::have_fashion_mnist()) GTEST_SKIP() << draft::kFashionMNISTDir << " is missing (scripts/install-deps.sh)";
+  draft::test::OneThread one;
   TempDir dir;
   draft::ClassifierTrainConfig c = tiny_run(dir.file("run"));
   draft::ClassifierTrainResult r = draft::train_classifier(c);
@@ -195,8 +185,8 @@ TEST(ClassifierTraining, TinySubsetWritesTheRunFolder) {
 }
 
 TEST(ClassifierTraining, ResumeReproducesTheUninterruptedRun) {
-  if (!have_dataset()) GTEST_SKIP() << draft::kFashionMNISTDir << " is missing (scripts/install-deps.sh)";
-  OneThread one;
+  if (!draft::test::have_fashion_mnist()) GTEST_SKIP() << draft::kFashionMNISTDir << " is missing (scripts/install-deps.sh)";
+  draft::test::OneThread one;
   TempDir dir;
   draft::ClassifierTrainResult full = draft::train_classifier(tiny_run(dir.file("full")));
 

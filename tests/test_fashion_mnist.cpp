@@ -16,12 +16,8 @@ namespace {
 using draft::test::expect_error;
 using draft::test::TempDir;
 
-bool have_dataset() {
-  return std::filesystem::exists(std::string(draft::kFashionMNISTDir) + "/t10k-images-idx3-ubyte.gz");
-}
-
 #define REQUIRE_DATASET()                                                                              \
-  if (!have_dataset()) GTEST_SKIP() << draft::kFashionMNISTDir << " is missing (scripts/install-deps.sh)"
+  if (!draft::test::have_fashion_mnist()) GTEST_SKIP() << draft::kFashionMNISTDir << " is missing (scripts/install-deps.sh)"
 
 TEST(FashionMNIST, ClassNames) {
   const auto& names = draft::fashion_mnist_classes();

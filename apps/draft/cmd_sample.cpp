@@ -11,6 +11,7 @@
 #include "io/png.h"
 #include "io/safetensors.h"
 #include "util/error.h"
+#include "util/threads.h"
 #include "util/log.h"
 #include "util/progress.h"
 
@@ -53,6 +54,7 @@ int run_sample(SampleFlags f) {
   weights.dtype = parse_compute_dtype(f.dtype);
   weights.device = parse_device(f.device);
   StableDiffusion sd = load_stable_diffusion(f.model, weights);
+  if (sd.default_image_size() <= 64) use_small_tensor_threading();
 
   const int64_t count = static_cast<int64_t>(f.t2i.prompts.size()) * f.t2i.images_per_prompt;
   DRAFT_LOG_INFO("sampling {} image(s), {} steps, guidance {}, seed {}", count, f.t2i.steps, f.t2i.guidance_scale,

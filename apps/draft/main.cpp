@@ -34,8 +34,12 @@ int main(int argc, char** argv) {
   app.fallthrough();  // global flags are accepted after the subcommand too
 
   int threads = 0;
+  int blas_threads = 0;
   std::string log_level = "info";
   app.add_option("--threads", threads, "CPU threads for LibTorch and OpenBLAS (default: all available cores)")
+      ->check(CLI::NonNegativeNumber);
+  app.add_option("--blas-threads", blas_threads,
+                 "OpenBLAS threads (default: --threads, or 1 for the embedded model's small tensors)")
       ->check(CLI::NonNegativeNumber);
   app.add_option("--log-level", log_level, "trace, debug, info, warn, error or off")
       ->check(CLI::IsMember({"trace", "debug", "info", "warn", "error", "off"}));
@@ -78,7 +82,7 @@ int main(int argc, char** argv) {
   try {
     draft::init_logging();
     draft::set_log_level(log_level);
-    draft::configure_threads(threads);
+    draft::configure_threads(threads, blas_threads);
     return chosen->run();
   } catch (const draft::Error& e) {
     std::cerr << "draft: error: " << e.what() << '\n';

@@ -44,6 +44,29 @@ SchedulerConfig SchedulerConfig::from_json(const ConfigJson& json) {
   return c;
 }
 
+nlohmann::json SchedulerConfig::to_json(const std::string& class_name) const {
+  nlohmann::json j = {{"_class_name", class_name},
+                      {"_diffusers_version", "0.25.1"},
+                      {"num_train_timesteps", num_train_timesteps},
+                      {"beta_start", beta_start},
+                      {"beta_end", beta_end},
+                      {"beta_schedule", beta_schedule},
+                      {"trained_betas", nullptr},
+                      {"clip_sample", clip_sample},
+                      {"clip_sample_range", clip_sample_range},
+                      {"steps_offset", steps_offset},
+                      {"prediction_type", prediction_type},
+                      {"thresholding", thresholding},
+                      {"dynamic_thresholding_ratio", dynamic_thresholding_ratio},
+                      {"sample_max_value", sample_max_value},
+                      {"timestep_spacing", timestep_spacing},
+                      {"rescale_betas_zero_snr", rescale_betas_zero_snr}};
+  if (!trained_betas.empty()) j["trained_betas"] = trained_betas;
+  if (class_name == "DDIMScheduler") j["set_alpha_to_one"] = set_alpha_to_one;
+  if (class_name == "DDPMScheduler") j["variance_type"] = variance_type;
+  return j;
+}
+
 SchedulerConfig SchedulerConfig::load(const std::string& scheduler_folder_or_json) {
   std::filesystem::path path(scheduler_folder_or_json);
   if (std::filesystem::is_directory(path)) path /= "scheduler_config.json";

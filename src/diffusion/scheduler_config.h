@@ -5,6 +5,8 @@
 #include <string>
 #include <vector>
 
+#include <nlohmann/json.hpp>
+
 namespace draft {
 
 struct ConfigJson;
@@ -45,6 +47,8 @@ struct SchedulerConfig {
   /// Reads the keys from a parsed scheduler_config.json (absent / null keys keep the defaults above),
   /// then validates.
   static SchedulerConfig from_json(const ConfigJson& json);
+  /// The scheduler_config.json diffusers writes for `class_name` ("DDIMScheduler", "DDPMScheduler").
+  nlohmann::json to_json(const std::string& class_name = "DDIMScheduler") const;
   /// Loads `<folder>/scheduler_config.json`, or the given .json file.
   static SchedulerConfig load(const std::string& scheduler_folder_or_json);
   /// Throws draft::Error naming the key and value of the first unsupported setting.

@@ -117,6 +117,14 @@ BytePairEncoding BytePairEncoding::from_file(const std::string& path, int64_t ma
   return bpe;
 }
 
+BytePairEncoding BytePairEncoding::from_merges(const std::vector<std::pair<std::string, std::string>>& merges) {
+  BytePairEncoding bpe;
+  for (std::size_t i = 0; i < merges.size(); ++i) {
+    bpe.ranks_[merges[i].first + " " + merges[i].second] = static_cast<int32_t>(i);
+  }
+  return bpe;
+}
+
 std::vector<std::string> BytePairEncoding::encode_word(const std::string& word,
                                                        const std::string& end_of_word) const {
   // word = tuple(token[:-1]) + (token[-1] + "</w>",)

@@ -4,6 +4,7 @@
 #include <cstdint>
 #include <string>
 #include <unordered_map>
+#include <utility>
 #include <vector>
 
 namespace draft {
@@ -28,6 +29,9 @@ class BytePairEncoding {
   /// line; at most `max_merges` merges are used (CLIP: 49152 - 256 - 2 = 48894). Throws draft::Error
   /// naming the file when it is missing or a line is malformed.
   static BytePairEncoding from_file(const std::string& path, int64_t max_merges);
+
+  /// A table from merges in rank order (rank = index).
+  static BytePairEncoding from_merges(const std::vector<std::pair<std::string, std::string>>& merges);
 
   /// Splits `word` (byte-mapped UTF-8, one pre-token) into its BPE symbols: one symbol per character,
   /// `end_of_word` appended to the last one, then repeatedly merge every occurrence (left to right,

@@ -57,6 +57,29 @@ CLIPTextConfig CLIPTextConfig::from_json(const ConfigJson& config) {
   return c;
 }
 
+nlohmann::json CLIPTextConfig::to_json() const {
+  return {{"architectures", {"CLIPTextModel"}},
+          {"attention_dropout", 0.0},
+          {"bos_token_id", bos_token_id},
+          {"dropout", 0.0},
+          {"eos_token_id", eos_token_id},
+          {"hidden_act", hidden_act},
+          {"hidden_size", hidden_size},
+          {"initializer_factor", 1.0},
+          {"initializer_range", 0.02},
+          {"intermediate_size", intermediate_size},
+          {"layer_norm_eps", layer_norm_eps},
+          {"max_position_embeddings", max_position_embeddings},
+          {"model_type", "clip_text_model"},
+          {"num_attention_heads", num_attention_heads},
+          {"num_hidden_layers", num_hidden_layers},
+          {"pad_token_id", pad_token_id},
+          {"projection_dim", projection_dim},
+          {"torch_dtype", "float32"},
+          {"transformers_version", "4.36.2"},
+          {"vocab_size", vocab_size}};
+}
+
 void CLIPTextConfig::validate() const {
   check_positive("CLIPTextConfig.vocab_size", vocab_size);
   check_positive("CLIPTextConfig.hidden_size", hidden_size);

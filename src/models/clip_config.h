@@ -5,6 +5,8 @@
 #include <cstdint>
 #include <string>
 
+#include <nlohmann/json.hpp>
+
 #include "io/config_json.h"
 #include "nn/clip_layers.h"
 
@@ -30,6 +32,8 @@ struct CLIPTextConfig {
   /// (completed with defaults) takes precedence over "text_config", and for a CLIPModel config the
   /// top-level "projection_dim" (the size of its text_projection) is used. Missing keys get defaults.
   static CLIPTextConfig from_json(const ConfigJson& config);
+  /// The config.json transformers writes for a CLIPTextModel (model_type "clip_text_model").
+  nlohmann::json to_json() const;
   /// Throws draft::Error naming the key when a value is out of range or unsupported.
   void validate() const;
   /// The encoder sizes (validates first).

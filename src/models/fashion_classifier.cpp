@@ -129,14 +129,7 @@ void save_fashion_classifier(const std::string& folder, FashionClassifier& model
   std::error_code ec;
   std::filesystem::create_directories(folder, ec);
   DRAFT_CHECK(!ec, folder, ": cannot create the model folder: ", ec.message());
-  std::vector<std::pair<std::string, at::Tensor>> tensors;
-  for (const auto& item : model->named_parameters()) {
-    tensors.emplace_back(item.key(), item.value().detach().to(torch::kCPU, torch::kFloat));
-  }
-  for (const auto& item : model->named_buffers()) {
-    tensors.emplace_back(item.key(), item.value().detach().to(torch::kCPU));
-  }
-  save_safetensors(folder + "/model.safetensors", tensors, {{"format", "pt"}});
+  save_weights(*model, folder + "/model.safetensors");
   write_json_file(folder + "/config.json", model->config().to_json());
 }
 

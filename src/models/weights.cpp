@@ -109,6 +109,24 @@ WeightsReport load_weights(torch::nn::Module& module, const std::vector<std::str
   return report;
 }
 
+void save_weights(const torch::nn::Module& module, const std::string& path, const std::string& prefix) {
+  const std::filesystem::path parent = std::filesystem::path(path).parent_path();
+  if (!parent.empty()) {
+    std::error_code ec;
+    std::filesystem::create_directories(parent, ec);
+    DRAFT_CHECK(!ec, parent.string(), ": cannot create the folder: ", ec.message());
+  }
+  std::vector<std::pair<std::string, at::Tensor>> tensors;
+  auto add = [&](const std::string& name, const at::Tensor& t) {
+    at::Tensor value = t.detach().to(torch::kCPU);
+    if (value.is_floating_point()) value = value.to(torch::kFloat);
+    tensors.emplace_back(prefix + name, value);
+  };
+  for (const auto& item : module.named_parameters()) add(item.key(), item.value());
+  for (const auto& item : module.named_buffers()) add(item.key(), item.value());
+  save_safetensors(path, tensors, {{"format", "pt"}});
+}
+
 std::vector<std::string> find_weight_files(const std::string& folder) {
   DRAFT_CHECK(fs::is_directory(folder), folder, ": not a folder (expected a model folder with config.json "
               "and .safetensors weights)");

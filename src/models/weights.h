@@ -41,6 +41,11 @@ struct WeightsOptions {
 WeightsReport load_weights(torch::nn::Module& module, const std::vector<std::string>& files,
                            const WeightsOptions& options, const std::string& what);
 
+/// Writes every parameter and buffer of `module` to the safetensors file `path` (float32 on the CPU for
+/// floating tensors, keys `prefix` + module name, metadata {"format": "pt"} as transformers and diffusers
+/// expect), atomically. Creates the parent folder.
+void save_weights(const torch::nn::Module& module, const std::string& path, const std::string& prefix = "");
+
 /// The weights file(s) of a diffusers/transformers model folder: `model.safetensors`,
 /// `diffusion_pytorch_model.safetensors`, their sharded forms (`*-00001-of-00002.safetensors`), or the
 /// fp16 variants. Throws draft::Error naming the folder; a folder with only pickle files gets the

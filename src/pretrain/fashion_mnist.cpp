@@ -91,6 +91,17 @@ void CaptionOptions::validate() const {
               "captions.empty_probability must be in [0, 1] (got ", empty_probability, ")");
 }
 
+std::string fill_caption_template(const std::string& caption_template, const std::string& name) {
+  std::string caption = caption_template;
+  const std::size_t at = caption.find("{class}");
+  DRAFT_CHECK(at != std::string::npos, "caption template '", caption, "' has no {class} placeholder");
+  caption.replace(at, 7, name);
+  // "a ankle boot" -> "an ankle boot": the article only, when "a" is a word of its own.
+  const bool article = at >= 2 && caption.compare(at - 2, 2, "a ") == 0 && (at == 2 || caption[at - 3] == ' ');
+  if (article && !name.empty() && std::string("aeiou").find(name[0]) != std::string::npos) caption.insert(at - 1, "n");
+  return caption;
+}
+
 std::string fashion_caption(int64_t label, std::mt19937_64& rng, const CaptionOptions& options) {
   const auto& names = fashion_mnist_classes();
   DRAFT_CHECK(label >= 0 && label < static_cast<int64_t>(names.size()), "caption for label ", label,
@@ -101,15 +112,7 @@ std::string fashion_caption(int64_t label, std::mt19937_64& rng, const CaptionOp
   const uint64_t pick = rng() % options.templates.size();
   if (u < options.empty_probability) return "";
 
-  std::string caption = options.templates[pick];
-  const std::string& name = names[static_cast<std::size_t>(label)];
-  const std::size_t at = caption.find("{class}");
-  DRAFT_CHECK(at != std::string::npos, "captions.templates entry '", caption, "' has no {class} placeholder");
-  caption.replace(at, 7, name);
-  // "a ankle boot" -> "an ankle boot": the article only, when "a" is a word of its own.
-  const bool article = at >= 2 && caption.compare(at - 2, 2, "a ") == 0 && (at == 2 || caption[at - 3] == ' ');
-  if (article && std::string("aeiou").find(name[0]) != std::string::npos) caption.insert(at - 1, "n");
-  return caption;
+  return fill_caption_template(options.templates[pick], names[static_cast<std::size_t>(label)]);
 }
 
 std::vector<std::string> fashion_captions(const at::Tensor& labels, uint64_t seed, const CaptionOptions& options) {

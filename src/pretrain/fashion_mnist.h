@@ -42,6 +42,10 @@ struct CaptionOptions {
   void validate() const;
 };
 
+/// `caption_template` with its "{class}" replaced by `name`; "a {class}" becomes "an {class}" before a
+/// vowel. Throws draft::Error when the template has no placeholder.
+std::string fill_caption_template(const std::string& caption_template, const std::string& name);
+
 /// One caption for class `label`: empty with options.empty_probability, otherwise a template chosen
 /// uniformly. Uses only raw draws of `rng` (no std:: distributions), so the captions for a seed are the
 /// same with every standard library.

@@ -42,11 +42,24 @@ int available_cores() {
   return n > 0 ? static_cast<int>(n) : 1;
 }
 
-int configure_threads(int requested) {
+namespace {
+bool blas_threads_fixed = false;
+
+void set_openblas_threads(int n) {
+  if (auto set_openblas = find_symbol<void (*)(int)>("openblas_set_num_threads")) set_openblas(n);
+}
+}  // namespace
+
+int configure_threads(int requested, int blas_requested) {
   int n = requested > 0 ? requested : available_cores();
   at::set_num_threads(n);
-  if (auto set_openblas = find_symbol<void (*)(int)>("openblas_set_num_threads")) set_openblas(n);
+  blas_threads_fixed = blas_requested > 0;
+  set_openblas_threads(blas_requested > 0 ? blas_requested : n);
   return n;
+}
+
+void use_small_tensor_threading() {
+  if (!blas_threads_fixed) set_openblas_threads(1);
 }
 
 int openblas_threads() {

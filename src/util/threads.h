@@ -11,7 +11,15 @@ int available_cores();
 /// Sets LibTorch's intra-op threads to `requested` (<= 0: available_cores()) and returns the number set.
 /// Debian's LibTorch starts with 1 thread, which is about 2x slower on 2 cores. OpenBLAS, when it is the
 /// BLAS in use, keeps a pool of its own that LibTorch does not control; it is set to the same count.
-int configure_threads(int requested);
+/// `blas_requested` > 0 fixes OpenBLAS's pool to that size instead, and small-tensor threading below
+/// then leaves it alone.
+int configure_threads(int requested, int blas_requested = 0);
+
+/// For models whose tensors are small (the embedded model: 8x8 latents, 32x32 images), OpenBLAS's pool
+/// and LibTorch's OpenMP pool spin-wait against each other between the many small operations: on 2
+/// cores a sampling step was 3.5x and a training step 1.7x slower with both pools at 2 threads than
+/// with OpenBLAS at 1 (docs/performance.md). Sets OpenBLAS to 1 thread unless configure_threads fixed it.
+void use_small_tensor_threading();
 
 /// OpenBLAS's thread count, or -1 when the process does not use OpenBLAS.
 int openblas_threads();
