@@ -11,6 +11,7 @@
 #include <torch/torch.h>
 
 #include "pretrain/data_order.h"
+#include "pretrain/image_folder.h"
 #include "pretrain/run_folder.h"
 #include "pretrain/training_schedule.h"
 #include "util/error.h"
@@ -34,6 +35,16 @@ nlohmann::json per_class_json(const ClassifierEvaluation& e, const std::vector<s
     j[name] = std::isnan(e.per_class_accuracy[i]) ? nlohmann::json() : nlohmann::json(e.per_class_accuracy[i]);
   }
   return j;
+}
+
+// The classifier's input and output must match the dataset's images and classes.
+void check_model_fits_data(const FashionClassifierConfig& m, const ImageDataset& data, const std::string& dir) {
+  DRAFT_CHECK(m.in_channels == data.images.size(1), "model.in_channels is ", m.in_channels, " but the images in ",
+              dir, " have ", data.images.size(1), " channel(s)");
+  DRAFT_CHECK(m.image_size == data.images.size(2) && m.image_size == data.images.size(3), "model.image_size is ",
+              m.image_size, " but the images in ", dir, " are ", data.images.size(3), "x", data.images.size(2));
+  DRAFT_CHECK(m.num_classes == static_cast<int64_t>(data.classes.size()), "model.num_classes is ", m.num_classes,
+              " but ", dir, " has ", data.classes.size(), " classes");
 }
 
 }  // namespace
@@ -110,12 +121,6 @@ void ClassifierTrainConfig::validate() const {
   } catch (const Error& e) {
     fail("model.", e.what());
   }
-  const auto classes = static_cast<int64_t>(fashion_mnist_classes().size());
-  DRAFT_CHECK(model.in_channels == 1, "model.in_channels must be 1 for Fashion-MNIST (got ", model.in_channels, ")");
-  DRAFT_CHECK(model.image_size == 32, "model.image_size must be 32 for padded Fashion-MNIST (got ", model.image_size,
-              ")");
-  DRAFT_CHECK(model.num_classes == classes, "model.num_classes must be ", classes, " for Fashion-MNIST (got ",
-              model.num_classes, ")");
 }
 
 ClassifierEvaluation evaluate_classifier(FashionClassifier& model, const ImageDataset& data, int64_t batch_size) {
@@ -178,14 +183,19 @@ ClassifierTrainResult train_classifier(const ClassifierTrainConfig& config_in) {
   const auto started = std::chrono::steady_clock::now();
   auto elapsed = [&] { return std::chrono::duration<double>(std::chrono::steady_clock::now() - started).count(); };
   ClassifierTrainConfig config = config_in;
-  if (config.model.labels.empty()) config.model.labels = fashion_mnist_classes();
   config.validate();
+
+  // The data first, so that a wrong --data leaves no empty run folder behind; the model's classes and
+  // input shape follow it.
+  const ImageDataset train = load_training_images(config.data_dir, "train", config.limit);
+  const ImageDataset test = load_training_images(config.data_dir, "test", config.limit);
+  if (config.model.labels.empty()) {
+    config.model.labels = train.classes;
+    config.model.num_classes = static_cast<int64_t>(train.classes.size());
+  }
+  check_model_fits_data(config.model, train, config.data_dir);
   const nlohmann::json resolved = config.to_json();
   const auto& labels = config.model.labels;
-
-  // The data first, so that a wrong --data leaves no empty run folder behind.
-  const ImageDataset train = load_fashion_mnist(config.data_dir, "train", config.limit);
-  const ImageDataset test = load_fashion_mnist(config.data_dir, "test", config.limit);
   const int64_t n = train.size();
   DRAFT_CHECK(n > 0 && test.size() > 0, config.data_dir, ": the train or test split is empty");
 

@@ -78,6 +78,7 @@ ImageDataset load_fashion_mnist(const std::string& dir, const std::string& split
                                        {kPad, kPad, kPad, kPad}, 0.0)
                     .contiguous();
   data.labels = labels.narrow(0, 0, n).to(torch::kLong).contiguous();
+  data.classes = fashion_mnist_classes();
   return data;
 }
 
@@ -102,17 +103,20 @@ std::string fill_caption_template(const std::string& caption_template, const std
   return caption;
 }
 
-std::string fashion_caption(int64_t label, std::mt19937_64& rng, const CaptionOptions& options) {
-  const auto& names = fashion_mnist_classes();
-  DRAFT_CHECK(label >= 0 && label < static_cast<int64_t>(names.size()), "caption for label ", label,
-              ": outside 0..", names.size() - 1);
+std::string class_caption(const std::string& class_name, std::mt19937_64& rng, const CaptionOptions& options) {
   DRAFT_CHECK(!options.templates.empty(), "captions.templates must not be empty");
   // Both draws happen for every caption, so caption i depends only on the seed and i.
   const double u = static_cast<double>(rng() >> 11) * 0x1.0p-53;  // uniform in [0, 1) from the top 53 bits
   const uint64_t pick = rng() % options.templates.size();
   if (u < options.empty_probability) return "";
+  return fill_caption_template(options.templates[pick], class_name);
+}
 
-  return fill_caption_template(options.templates[pick], names[static_cast<std::size_t>(label)]);
+std::string fashion_caption(int64_t label, std::mt19937_64& rng, const CaptionOptions& options) {
+  const auto& names = fashion_mnist_classes();
+  DRAFT_CHECK(label >= 0 && label < static_cast<int64_t>(names.size()), "caption for label ", label,
+              ": outside 0..", names.size() - 1);
+  return class_caption(names[static_cast<std::size_t>(label)], rng, options);
 }
 
 std::vector<std::string> fashion_captions(const at::Tensor& labels, uint64_t seed, const CaptionOptions& options) {

@@ -21,6 +21,7 @@ const std::vector<std::string>& fashion_mnist_classes();
 struct ImageDataset {
   at::Tensor images;  ///< (N, 1, 32, 32) float32 in [0, 1]: the 28x28 images padded by 2 zeros on each side
   at::Tensor labels;  ///< (N) int64 class indices
+  std::vector<std::string> classes;  ///< class names by label, as captions use them
 
   int64_t size() const { return labels.defined() ? labels.size(0) : 0; }
 };
@@ -46,9 +47,12 @@ struct CaptionOptions {
 /// vowel. Throws draft::Error when the template has no placeholder.
 std::string fill_caption_template(const std::string& caption_template, const std::string& name);
 
-/// One caption for class `label`: empty with options.empty_probability, otherwise a template chosen
+/// One caption for a class named `class_name`: empty with options.empty_probability, otherwise a template chosen
 /// uniformly. Uses only raw draws of `rng` (no std:: distributions), so the captions for a seed are the
 /// same with every standard library.
+std::string class_caption(const std::string& class_name, std::mt19937_64& rng, const CaptionOptions& options = {});
+
+/// class_caption for Fashion-MNIST label `label` (0..9).
 std::string fashion_caption(int64_t label, std::mt19937_64& rng, const CaptionOptions& options = {});
 
 /// One caption per label of `labels` (int64, any shape, read in order) from an rng seeded with `seed`.

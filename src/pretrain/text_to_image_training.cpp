@@ -21,6 +21,7 @@
 #include "models/unet_2d_condition.h"
 #include "pretrain/data_order.h"
 #include "pretrain/ema.h"
+#include "pretrain/image_folder.h"
 #include "pretrain/run_folder.h"
 #include "pretrain/sample_quality.h"
 #include "pretrain/training_schedule.h"
@@ -55,10 +56,11 @@ LatentPosteriors encode_dataset(AutoencoderKL& vae, const at::Tensor& images, bo
 }
 
 // The texts the tokenizer must encode as whole words: every template filled with every class name.
-std::vector<std::string> caption_vocabulary(const std::vector<std::string>& templates) {
+std::vector<std::string> caption_vocabulary(const std::vector<std::string>& templates,
+                                            const std::vector<std::string>& classes) {
   std::vector<std::string> texts;
   for (const auto& t : templates) {
-    for (const auto& name : fashion_mnist_classes()) texts.push_back(fill_caption_template(t, name));
+    for (const auto& name : classes) texts.push_back(fill_caption_template(t, name));
   }
   return texts;
 }
@@ -223,7 +225,7 @@ TextToImageTrainResult train_text_to_image(const TextToImageTrainConfig& config_
   config.validate();
 
   // 1. Data and the frozen VAE (before the run folder, so a wrong path leaves nothing behind).
-  const ImageDataset train = load_fashion_mnist(config.data_dir, "train", config.limit);
+  const ImageDataset train = load_training_images(config.data_dir, "train", config.limit);
   const int64_t n = train.size();
   DRAFT_CHECK(n > 0, config.data_dir, ": the train split is empty");
   AutoencoderKL vae = load_vae(config.vae_dir);
@@ -245,7 +247,7 @@ TextToImageTrainResult train_text_to_image(const TextToImageTrainConfig& config_
               " exists: pass --resume to continue that run, or choose another run folder");
   const bool resuming = config.resume && run.has_checkpoint();
   const std::string tokenizer_dir = run.file("tokenizer");
-  const int64_t vocab = write_clip_tokenizer(tokenizer_dir, caption_vocabulary(config.caption_templates), config.max_length);
+  const int64_t vocab = write_clip_tokenizer(tokenizer_dir, caption_vocabulary(config.caption_templates, train.classes), config.max_length);
   const auto tokenizer = std::make_shared<CLIPTokenizer>(CLIPTokenizer::from_folder(tokenizer_dir));
   config.text_encoder.vocab_size = vocab;
   config.text_encoder.bos_token_id = tokenizer->bos_id();
@@ -300,6 +302,11 @@ TextToImageTrainResult train_text_to_image(const TextToImageTrainConfig& config_
   FashionClassifier classifier{nullptr};
   if (!config.classifier_dir.empty() && std::filesystem::is_directory(config.classifier_dir)) {
     classifier = load_fashion_classifier(config.classifier_dir);
+    if (classifier->config().labels != train.classes) {
+      DRAFT_LOG_WARN("{}: the classifier's classes are not the dataset's; training without sample evaluations",
+                     config.classifier_dir);
+      classifier = nullptr;
+    }
   } else if (!config.classifier_dir.empty()) {
     DRAFT_LOG_WARN("{}: no classifier there; training without sample evaluations", config.classifier_dir);
   }
@@ -319,10 +326,10 @@ TextToImageTrainResult train_text_to_image(const TextToImageTrainConfig& config_
     o.guidance = config.eval_guidance;
     o.seed = derive_seed(config.seed, RandomStream::kNoise, ~uint64_t{0});
     o.prompt_template = config.caption_templates.front();
-    const ClassSamples s = sample_and_judge(ema_pipeline, classifier, fashion_mnist_classes(), o);
+    const ClassSamples s = sample_and_judge(ema_pipeline, classifier, train.classes, o);
     nlohmann::json per_class = nlohmann::json::object();
     for (std::size_t c = 0; c < s.per_class_agreement.size(); ++c) {
-      per_class[fashion_mnist_classes()[c]] = s.per_class_agreement[c];
+      per_class[train.classes[c]] = s.per_class_agreement[c];
     }
     run.append_metrics({{"event", "eval"}, {"step", step}, {"epoch", double(step) / double(steps_per_epoch)},
                         {"agreement", s.agreement}, {"per_class_agreement", per_class},
@@ -369,7 +376,7 @@ TextToImageTrainResult train_text_to_image(const TextToImageTrainConfig& config_
     std::mt19937_64 caption_rng(derive_seed(config.seed, RandomStream::kCaption, uint64_t(step)));
     std::vector<std::string> texts;
     const at::Tensor labels = train.labels.index_select(0, index);
-    for (int64_t i = 0; i < b; ++i) texts.push_back(fashion_caption(labels[i].item<int64_t>(), caption_rng, captions));
+    for (int64_t i = 0; i < b; ++i) texts.push_back(class_caption(train.classes[labels[i].item<int64_t>()], caption_rng, captions));
 
     // b. Epsilon loss (Ho et al. 2020, eq. 14) on x_t = sqrt(abar_t) z0 + sqrt(1 - abar_t) eps (eq. 4).
     const double lr = scheduled_learning_rate(config.lr, config.lr_schedule, step, total_steps, config.warmup_steps);

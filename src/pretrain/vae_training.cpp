@@ -10,6 +10,7 @@
 
 #include "io/json_file.h"
 #include "pretrain/data_order.h"
+#include "pretrain/image_folder.h"
 #include "pretrain/run_folder.h"
 #include "pretrain/training_schedule.h"
 #include "util/error.h"
@@ -108,9 +109,8 @@ void VAETrainConfig::validate() const {
   } catch (const Error& e) {
     fail("model.", e.what());
   }
-  DRAFT_CHECK(model.in_channels == 1 && model.out_channels == 1,
-              "model.in_channels and model.out_channels must be 1 for grayscale images (got ", model.in_channels, ", ",
-              model.out_channels, ")");
+  DRAFT_CHECK(model.in_channels == model.out_channels, "model.in_channels (", model.in_channels,
+              ") and model.out_channels (", model.out_channels, ") must be equal for an autoencoder");
 }
 
 VAEEvaluation evaluate_vae(AutoencoderKL& vae, const at::Tensor& images, int64_t batch_size) {
@@ -163,10 +163,12 @@ VAETrainResult train_vae(const VAETrainConfig& config_in) {
   config.validate();
   const nlohmann::json resolved = config.to_json();
 
-  const ImageDataset train = load_fashion_mnist(config.data_dir, "train", config.limit);
-  const ImageDataset test = load_fashion_mnist(config.data_dir, "test", config.limit);
+  const ImageDataset train = load_training_images(config.data_dir, "train", config.limit);
+  const ImageDataset test = load_training_images(config.data_dir, "test", config.limit);
   const int64_t n = train.size();
   DRAFT_CHECK(n > 0 && test.size() > 0, config.data_dir, ": the train or test split is empty");
+  DRAFT_CHECK(train.images.size(1) == config.model.in_channels, "model.in_channels is ", config.model.in_channels,
+              " but the images in ", config.data_dir, " have ", train.images.size(1), " channel(s)");
   DRAFT_CHECK(train.images.size(2) == config.model.sample_size, "model.sample_size is ", config.model.sample_size,
               " but the images are ", train.images.size(2), " pixels wide");
 
