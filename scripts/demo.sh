@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
-# The main job of `make demo`: check the set-up, then show the project's real pieces at work.
-# Until the embedded Fashion-MNIST model ships (models/fashion-sd), this runs the best real thing there is.
+# The main job of `make demo`: check the set-up, then show the project's real pieces at work on the
+# embedded default model (models/fashion-sd, trained by `draft pretrain` on Fashion-MNIST and shipped).
+# Until fine-tuning lands, the job is sampling: one row per class prompt.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 build=${1:-build}
@@ -11,12 +12,10 @@ mkdir -p "$out"
 echo "== draft doctor: LibTorch, BLAS, threads, devices, measured matmul speed"
 "$draft" doctor
 echo
-echo "== draft info: the tensors of a diffusers UNet checkpoint (the tiny SD 1.x-shaped test model)"
-"$draft" info tests/data/unet_sd15_tiny/diffusion_pytorch_model.safetensors --filter mid_block
-if "$draft" --help | grep -qE "^ +sample( |$)"; then
-  echo
-  echo "== draft sample: text-to-image with the tiny diffusers pipeline (random weights: expect noise-like art)"
-  "$draft" sample --model tests/data/sd_pipeline_tiny --prompt "a photograph of an astronaut riding a horse on mars" \
-    --steps 5 --n 4 --seed 0 -o "$out/tiny_pipeline.png"
-  echo "wrote $out/tiny_pipeline.png"
-fi
+echo "== draft info: the embedded model's UNet, a diffusers UNet2DConditionModel (mid block shown)"
+"$draft" info models/fashion-sd/unet/diffusion_pytorch_model.safetensors --filter mid_block
+echo
+echo "== draft sample: the embedded model, 8 images for each of the 10 class prompts (50 DDIM steps, guidance 3)"
+"$draft" sample --model models/fashion-sd --prompts configs/fashion-prompts.txt --n 8 --steps 50 --guidance 3 \
+  --seed 0 -o "$out/fashion_sd.png"
+echo "wrote $out/fashion_sd.png (one row per prompt of configs/fashion-prompts.txt)"

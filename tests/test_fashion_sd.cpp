@@ -10,6 +10,7 @@
 #include "pretrain/fashion_mnist.h"
 #include "pretrain/sample_quality.h"
 #include "support.h"
+#include "util/threads.h"
 
 namespace {
 
@@ -50,6 +51,7 @@ TEST(FashionSD, SamplesAreDeterministicPerSeed) {
 }
 
 TEST(FashionSD, ClassifierRecognisesThePromptedClass) {
+  draft::use_small_tensor_threading();  // as `draft sample` does for this model (docs/performance.md)
   const draft::StableDiffusion sd = draft::load_stable_diffusion(shipped_model("fashion-sd"), {});
   draft::FashionClassifier classifier = draft::load_fashion_classifier(shipped_model("fashion-classifier"));
   draft::ClassSampleOptions o;
