@@ -13,6 +13,7 @@
 #include "pretrain/data_order.h"
 #include "pretrain/image_folder.h"
 #include "pretrain/run_folder.h"
+#include "pretrain/run_settings.h"
 #include "pretrain/training_schedule.h"
 #include "util/error.h"
 #include "util/log.h"
@@ -50,26 +51,11 @@ void check_model_fits_data(const FashionClassifierConfig& m, const ImageDataset&
 }  // namespace
 
 ClassifierTrainConfig ClassifierTrainConfig::from_json(const ConfigJson& c, const ClassifierTrainConfig& base) {
-  static const std::set<std::string> known = {
-      "data_dir", "out_dir", "epochs", "batch_size", "lr", "weight_decay", "lr_schedule", "seed", "limit", "hflip",
-      "checkpoint_every", "log_every", "eval_every_epoch", "eval_batch_size", "model"};
-  DRAFT_CHECK(c.json.is_object(), c.source, ": expected a JSON object");
-  for (const auto& item : c.json.items()) {
-    DRAFT_CHECK(known.count(item.key()) > 0, c.source, ": unknown key '", item.key(), "'");
-  }
+  std::set<std::string> known = run_setting_keys();
+  known.insert({"eval_every_epoch", "eval_batch_size", "model"});
+  check_known_keys(c, known);
   ClassifierTrainConfig v = base;
-  v.data_dir = c.get<std::string>("data_dir", v.data_dir);
-  v.out_dir = c.get<std::string>("out_dir", v.out_dir);
-  v.epochs = c.get<int64_t>("epochs", v.epochs);
-  v.batch_size = c.get<int64_t>("batch_size", v.batch_size);
-  v.lr = c.get<double>("lr", v.lr);
-  v.weight_decay = c.get<double>("weight_decay", v.weight_decay);
-  v.lr_schedule = c.get<std::string>("lr_schedule", v.lr_schedule);
-  v.seed = c.get<uint64_t>("seed", v.seed);
-  v.limit = c.get<int64_t>("limit", v.limit);
-  v.hflip = c.get<bool>("hflip", v.hflip);
-  v.checkpoint_every = c.get<int64_t>("checkpoint_every", v.checkpoint_every);
-  v.log_every = c.get<int64_t>("log_every", v.log_every);
+  read_run_settings(c, v);
   v.eval_every_epoch = c.get<bool>("eval_every_epoch", v.eval_every_epoch);
   v.eval_batch_size = c.get<int64_t>("eval_batch_size", v.eval_batch_size);
   if (c.has("model")) {
@@ -83,19 +69,7 @@ ClassifierTrainConfig ClassifierTrainConfig::from_json(const ConfigJson& c) {
 }
 
 nlohmann::json ClassifierTrainConfig::to_json() const {
-  nlohmann::json j;
-  j["data_dir"] = data_dir;
-  j["out_dir"] = out_dir;
-  j["epochs"] = epochs;
-  j["batch_size"] = batch_size;
-  j["lr"] = lr;
-  j["weight_decay"] = weight_decay;
-  j["lr_schedule"] = lr_schedule;
-  j["seed"] = seed;
-  j["limit"] = limit;
-  j["hflip"] = hflip;
-  j["checkpoint_every"] = checkpoint_every;
-  j["log_every"] = log_every;
+  nlohmann::json j = write_run_settings(*this);
   j["eval_every_epoch"] = eval_every_epoch;
   j["eval_batch_size"] = eval_batch_size;
   j["model"] = model.to_json();
@@ -103,19 +77,8 @@ nlohmann::json ClassifierTrainConfig::to_json() const {
 }
 
 void ClassifierTrainConfig::validate() const {
-  DRAFT_CHECK(!out_dir.empty(), "out_dir is empty: give the run folder (--out RUN_DIR)");
-  DRAFT_CHECK(!data_dir.empty(), "data_dir is empty: give the folder with the Fashion-MNIST IDX files (--data DIR)");
-  DRAFT_CHECK(epochs > 0, "epochs must be positive (got ", epochs, ")");
-  DRAFT_CHECK(batch_size > 0, "batch_size must be positive (got ", batch_size, ")");
-  DRAFT_CHECK(std::isfinite(lr) && lr > 0, "lr must be a positive number (got ", lr, ")");
-  DRAFT_CHECK(std::isfinite(weight_decay) && weight_decay >= 0, "weight_decay must be >= 0 (got ", weight_decay, ")");
-  DRAFT_CHECK(lr_schedule == "cosine" || lr_schedule == "constant", "lr_schedule '", lr_schedule,
-              "' is not supported (cosine or constant)");
-  DRAFT_CHECK(limit >= 0, "limit must be >= 0 (got ", limit, ")");
-  DRAFT_CHECK(checkpoint_every >= 0, "checkpoint_every must be >= 0 (got ", checkpoint_every, ")");
-  DRAFT_CHECK(log_every > 0, "log_every must be positive (got ", log_every, ")");
+  validate_run_settings(*this);
   DRAFT_CHECK(eval_batch_size > 0, "eval_batch_size must be positive (got ", eval_batch_size, ")");
-  DRAFT_CHECK(stop_after_steps >= 0, "stop_after_steps must be >= 0 (got ", stop_after_steps, ")");
   try {
     model.validate();
   } catch (const Error& e) {
@@ -124,7 +87,6 @@ void ClassifierTrainConfig::validate() const {
 }
 
 ClassifierEvaluation evaluate_classifier(FashionClassifier& model, const ImageDataset& data, int64_t batch_size) {
-  DRAFT_CHECK(batch_size > 0, "evaluation batch size must be positive (got ", batch_size, ")");
   torch::NoGradGuard no_grad;
   const bool was_training = model->is_training();
   model->eval();

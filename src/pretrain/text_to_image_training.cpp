@@ -23,6 +23,7 @@
 #include "pretrain/ema.h"
 #include "pretrain/image_folder.h"
 #include "pretrain/run_folder.h"
+#include "pretrain/run_settings.h"
 #include "pretrain/sample_quality.h"
 #include "pretrain/training_schedule.h"
 #include "util/error.h"
@@ -113,35 +114,20 @@ SchedulerConfig stable_diffusion_scheduler_config() {
 }
 
 TextToImageTrainConfig TextToImageTrainConfig::from_json(const ConfigJson& c, const TextToImageTrainConfig& base) {
-  static const std::set<std::string> known = {
-      "data_dir", "vae_dir", "out_dir", "epochs", "batch_size", "lr", "weight_decay", "lr_schedule", "warmup_steps",
-      "grad_clip", "ema_decay", "empty_caption_probability", "caption_templates", "max_length", "seed", "limit",
-      "hflip", "checkpoint_every", "log_every", "eval_every", "eval_per_class", "eval_steps", "eval_guidance",
-      "classifier_dir", "unet", "text_encoder", "scheduler"};
-  DRAFT_CHECK(c.json.is_object(), c.source, ": expected a JSON object");
-  for (const auto& item : c.json.items()) {
-    DRAFT_CHECK(known.count(item.key()) > 0, c.source, ": unknown key '", item.key(), "'");
-  }
+  std::set<std::string> known = run_setting_keys();
+  known.insert({"vae_dir", "warmup_steps", "grad_clip", "ema_decay", "empty_caption_probability", "caption_templates",
+                "max_length", "eval_every", "eval_per_class", "eval_steps", "eval_guidance", "classifier_dir", "unet",
+                "text_encoder", "scheduler"});
+  check_known_keys(c, known);
   TextToImageTrainConfig v = base;
-  v.data_dir = c.get<std::string>("data_dir", v.data_dir);
+  read_run_settings(c, v);
   v.vae_dir = c.get<std::string>("vae_dir", v.vae_dir);
-  v.out_dir = c.get<std::string>("out_dir", v.out_dir);
-  v.epochs = c.get<int64_t>("epochs", v.epochs);
-  v.batch_size = c.get<int64_t>("batch_size", v.batch_size);
-  v.lr = c.get<double>("lr", v.lr);
-  v.weight_decay = c.get<double>("weight_decay", v.weight_decay);
-  v.lr_schedule = c.get<std::string>("lr_schedule", v.lr_schedule);
   v.warmup_steps = c.get<int64_t>("warmup_steps", v.warmup_steps);
   v.grad_clip = c.get<double>("grad_clip", v.grad_clip);
   v.ema_decay = c.get<double>("ema_decay", v.ema_decay);
   v.empty_caption_probability = c.get<double>("empty_caption_probability", v.empty_caption_probability);
   v.caption_templates = c.get<std::vector<std::string>>("caption_templates", v.caption_templates);
   v.max_length = c.get<int64_t>("max_length", v.max_length);
-  v.seed = c.get<uint64_t>("seed", v.seed);
-  v.limit = c.get<int64_t>("limit", v.limit);
-  v.hflip = c.get<bool>("hflip", v.hflip);
-  v.checkpoint_every = c.get<int64_t>("checkpoint_every", v.checkpoint_every);
-  v.log_every = c.get<int64_t>("log_every", v.log_every);
   v.eval_every = c.get<int64_t>("eval_every", v.eval_every);
   v.eval_per_class = c.get<int64_t>("eval_per_class", v.eval_per_class);
   v.eval_steps = c.get<int64_t>("eval_steps", v.eval_steps);
@@ -158,56 +144,36 @@ TextToImageTrainConfig TextToImageTrainConfig::from_json(const ConfigJson& c, co
 }
 
 nlohmann::json TextToImageTrainConfig::to_json() const {
-  return {{"data_dir", data_dir},
-          {"vae_dir", vae_dir},
-          {"out_dir", out_dir},
-          {"epochs", epochs},
-          {"batch_size", batch_size},
-          {"lr", lr},
-          {"weight_decay", weight_decay},
-          {"lr_schedule", lr_schedule},
-          {"warmup_steps", warmup_steps},
-          {"grad_clip", grad_clip},
-          {"ema_decay", ema_decay},
-          {"empty_caption_probability", empty_caption_probability},
-          {"caption_templates", caption_templates},
-          {"max_length", max_length},
-          {"seed", seed},
-          {"limit", limit},
-          {"hflip", hflip},
-          {"checkpoint_every", checkpoint_every},
-          {"log_every", log_every},
-          {"eval_every", eval_every},
-          {"eval_per_class", eval_per_class},
-          {"eval_steps", eval_steps},
-          {"eval_guidance", eval_guidance},
-          {"classifier_dir", classifier_dir},
-          {"unet", unet.to_json()},
-          {"text_encoder", text_encoder.to_json()},
-          {"scheduler", scheduler.to_json("DDIMScheduler")}};
+  nlohmann::json j = write_run_settings(*this);
+  j["vae_dir"] = vae_dir;
+  j["warmup_steps"] = warmup_steps;
+  j["grad_clip"] = grad_clip;
+  j["ema_decay"] = ema_decay;
+  j["empty_caption_probability"] = empty_caption_probability;
+  j["caption_templates"] = caption_templates;
+  j["max_length"] = max_length;
+  j["eval_every"] = eval_every;
+  j["eval_per_class"] = eval_per_class;
+  j["eval_steps"] = eval_steps;
+  j["eval_guidance"] = eval_guidance;
+  j["classifier_dir"] = classifier_dir;
+  j["unet"] = unet.to_json();
+  j["text_encoder"] = text_encoder.to_json();
+  j["scheduler"] = scheduler.to_json("DDIMScheduler");
+  return j;
 }
 
 void TextToImageTrainConfig::validate() const {
-  DRAFT_CHECK(!out_dir.empty(), "out_dir is empty: give the run folder (--out RUN_DIR)");
+  validate_run_settings(*this);
   DRAFT_CHECK(!vae_dir.empty(), "vae_dir is empty: give the trained VAE folder (--vae DIR, e.g. the model/ folder "
                                 "of 'draft pretrain vae' or models/fashion-sd/vae)");
-  DRAFT_CHECK(epochs > 0, "epochs must be positive (got ", epochs, ")");
-  DRAFT_CHECK(batch_size > 0, "batch_size must be positive (got ", batch_size, ")");
-  DRAFT_CHECK(std::isfinite(lr) && lr > 0, "lr must be a positive number (got ", lr, ")");
-  DRAFT_CHECK(std::isfinite(weight_decay) && weight_decay >= 0, "weight_decay must be >= 0 (got ", weight_decay, ")");
-  DRAFT_CHECK(lr_schedule == "cosine" || lr_schedule == "constant", "lr_schedule '", lr_schedule,
-              "' is not supported (cosine or constant)");
   DRAFT_CHECK(warmup_steps >= 0, "warmup_steps must be >= 0 (got ", warmup_steps, ")");
   DRAFT_CHECK(grad_clip >= 0, "grad_clip must be >= 0 (got ", grad_clip, ")");
   DRAFT_CHECK(ema_decay >= 0 && ema_decay < 1, "ema_decay must be in [0, 1) (got ", ema_decay, ")");
   CaptionOptions{caption_templates, empty_caption_probability}.validate();
   DRAFT_CHECK(max_length >= 3, "max_length must be at least 3 (got ", max_length, ")");
-  DRAFT_CHECK(limit >= 0, "limit must be >= 0 (got ", limit, ")");
-  DRAFT_CHECK(checkpoint_every >= 0, "checkpoint_every must be >= 0 (got ", checkpoint_every, ")");
-  DRAFT_CHECK(log_every > 0, "log_every must be positive (got ", log_every, ")");
   DRAFT_CHECK(eval_every >= 0, "eval_every must be >= 0 (got ", eval_every, ")");
   DRAFT_CHECK(eval_per_class > 0 && eval_steps > 0, "eval_per_class and eval_steps must be positive");
-  DRAFT_CHECK(stop_after_steps >= 0, "stop_after_steps must be >= 0 (got ", stop_after_steps, ")");
   DRAFT_CHECK(text_encoder.max_position_embeddings >= max_length, "text_encoder.max_position_embeddings (",
               text_encoder.max_position_embeddings, ") must be at least max_length (", max_length, ")");
   unet.validate();

@@ -12,6 +12,7 @@
 #include "pretrain/data_order.h"
 #include "pretrain/image_folder.h"
 #include "pretrain/run_folder.h"
+#include "pretrain/run_settings.h"
 #include "pretrain/training_schedule.h"
 #include "util/error.h"
 #include "util/log.h"
@@ -44,30 +45,14 @@ VAEConfig fashion_vae_config() {
 }
 
 VAETrainConfig VAETrainConfig::from_json(const ConfigJson& c, const VAETrainConfig& base) {
-  static const std::set<std::string> known = {
-      "data_dir", "out_dir", "epochs", "batch_size", "lr", "weight_decay", "lr_schedule", "warmup_steps",
-      "recon_loss", "kl_weight", "seed", "limit", "hflip", "checkpoint_every", "log_every", "eval_batch_size",
-      "scaling_images", "model"};
-  DRAFT_CHECK(c.json.is_object(), c.source, ": expected a JSON object");
-  for (const auto& item : c.json.items()) {
-    DRAFT_CHECK(known.count(item.key()) > 0, c.source, ": unknown key '", item.key(), "'");
-  }
+  std::set<std::string> known = run_setting_keys();
+  known.insert({"warmup_steps", "recon_loss", "kl_weight", "eval_batch_size", "scaling_images", "model"});
+  check_known_keys(c, known);
   VAETrainConfig v = base;
-  v.data_dir = c.get<std::string>("data_dir", v.data_dir);
-  v.out_dir = c.get<std::string>("out_dir", v.out_dir);
-  v.epochs = c.get<int64_t>("epochs", v.epochs);
-  v.batch_size = c.get<int64_t>("batch_size", v.batch_size);
-  v.lr = c.get<double>("lr", v.lr);
-  v.weight_decay = c.get<double>("weight_decay", v.weight_decay);
-  v.lr_schedule = c.get<std::string>("lr_schedule", v.lr_schedule);
+  read_run_settings(c, v);
   v.warmup_steps = c.get<int64_t>("warmup_steps", v.warmup_steps);
   v.recon_loss = c.get<std::string>("recon_loss", v.recon_loss);
   v.kl_weight = c.get<double>("kl_weight", v.kl_weight);
-  v.seed = c.get<uint64_t>("seed", v.seed);
-  v.limit = c.get<int64_t>("limit", v.limit);
-  v.hflip = c.get<bool>("hflip", v.hflip);
-  v.checkpoint_every = c.get<int64_t>("checkpoint_every", v.checkpoint_every);
-  v.log_every = c.get<int64_t>("log_every", v.log_every);
   v.eval_batch_size = c.get<int64_t>("eval_batch_size", v.eval_batch_size);
   v.scaling_images = c.get<int64_t>("scaling_images", v.scaling_images);
   if (c.has("model")) v.model = VAEConfig::from_json(ConfigJson{c.json.at("model"), c.source + " (model)"});
@@ -75,35 +60,23 @@ VAETrainConfig VAETrainConfig::from_json(const ConfigJson& c, const VAETrainConf
 }
 
 nlohmann::json VAETrainConfig::to_json() const {
-  return {{"data_dir", data_dir},         {"out_dir", out_dir},
-          {"epochs", epochs},             {"batch_size", batch_size},
-          {"lr", lr},                     {"weight_decay", weight_decay},
-          {"lr_schedule", lr_schedule},   {"warmup_steps", warmup_steps},
-          {"recon_loss", recon_loss},     {"kl_weight", kl_weight},
-          {"seed", seed},                 {"limit", limit},
-          {"hflip", hflip},               {"checkpoint_every", checkpoint_every},
-          {"log_every", log_every},       {"eval_batch_size", eval_batch_size},
-          {"scaling_images", scaling_images}, {"model", model.to_json()}};
+  nlohmann::json j = write_run_settings(*this);
+  j["warmup_steps"] = warmup_steps;
+  j["recon_loss"] = recon_loss;
+  j["kl_weight"] = kl_weight;
+  j["eval_batch_size"] = eval_batch_size;
+  j["scaling_images"] = scaling_images;
+  j["model"] = model.to_json();
+  return j;
 }
 
 void VAETrainConfig::validate() const {
-  DRAFT_CHECK(!out_dir.empty(), "out_dir is empty: give the run folder (--out RUN_DIR)");
-  DRAFT_CHECK(!data_dir.empty(), "data_dir is empty: give the folder with the IDX files (--data DIR)");
-  DRAFT_CHECK(epochs > 0, "epochs must be positive (got ", epochs, ")");
-  DRAFT_CHECK(batch_size > 0, "batch_size must be positive (got ", batch_size, ")");
-  DRAFT_CHECK(std::isfinite(lr) && lr > 0, "lr must be a positive number (got ", lr, ")");
-  DRAFT_CHECK(std::isfinite(weight_decay) && weight_decay >= 0, "weight_decay must be >= 0 (got ", weight_decay, ")");
-  DRAFT_CHECK(lr_schedule == "cosine" || lr_schedule == "constant", "lr_schedule '", lr_schedule,
-              "' is not supported (cosine or constant)");
+  validate_run_settings(*this);
   DRAFT_CHECK(warmup_steps >= 0, "warmup_steps must be >= 0 (got ", warmup_steps, ")");
   DRAFT_CHECK(recon_loss == "l1" || recon_loss == "mse", "recon_loss '", recon_loss, "' is not supported (l1 or mse)");
   DRAFT_CHECK(std::isfinite(kl_weight) && kl_weight >= 0, "kl_weight must be >= 0 (got ", kl_weight, ")");
-  DRAFT_CHECK(limit >= 0, "limit must be >= 0 (got ", limit, ")");
-  DRAFT_CHECK(checkpoint_every >= 0, "checkpoint_every must be >= 0 (got ", checkpoint_every, ")");
-  DRAFT_CHECK(log_every > 0, "log_every must be positive (got ", log_every, ")");
   DRAFT_CHECK(eval_batch_size > 0, "eval_batch_size must be positive (got ", eval_batch_size, ")");
   DRAFT_CHECK(scaling_images > 0, "scaling_images must be positive (got ", scaling_images, ")");
-  DRAFT_CHECK(stop_after_steps >= 0, "stop_after_steps must be >= 0 (got ", stop_after_steps, ")");
   try {
     model.validate();
   } catch (const Error& e) {
@@ -114,7 +87,6 @@ void VAETrainConfig::validate() const {
 }
 
 VAEEvaluation evaluate_vae(AutoencoderKL& vae, const at::Tensor& images, int64_t batch_size) {
-  DRAFT_CHECK(batch_size > 0, "evaluation batch size must be positive (got ", batch_size, ")");
   torch::NoGradGuard no_grad;
   const bool was_training = vae->is_training();
   vae->eval();

@@ -17,8 +17,8 @@ int configure_threads(int requested, int blas_requested = 0);
 
 /// For models whose tensors are small (the embedded model: 8x8 latents, 32x32 images), OpenBLAS's pool
 /// and LibTorch's OpenMP pool spin-wait against each other between the many small operations: on 2
-/// cores a sampling step was 3.5x and a training step 1.7x slower with both pools at 2 threads than
-/// with OpenBLAS at 1 (docs/performance.md). Sets OpenBLAS to 1 thread unless configure_threads fixed it.
+/// cores sampling took 2.1x and a training step 1.8x as long with both pools at 2 threads as with
+/// OpenBLAS at 1 (bench_fashion_sd, docs/performance.md). Sets OpenBLAS to 1 thread unless configure_threads fixed it.
 void use_small_tensor_threading();
 
 /// OpenBLAS's thread count, or -1 when the process does not use OpenBLAS.
