@@ -1,11 +1,11 @@
 // draft sample: text-to-image with a diffusers-layout model folder, written as a PNG grid.
-#include <fstream>
 #include <iostream>
 #include <memory>
 
 #include <torch/torch.h>
 
 #include "command.h"
+#include "prompt_list.h"
 #include "diffusion/text_to_image.h"
 #include "io/image_grid.h"
 #include "io/png.h"
@@ -32,22 +32,8 @@ struct SampleFlags {
   int64_t columns = 0;
 };
 
-std::vector<std::string> read_prompt_file(const std::string& path) {
-  std::ifstream in(path);
-  DRAFT_CHECK(in.good(), path, ": cannot open the prompts file");
-  std::vector<std::string> prompts;
-  std::string line;
-  while (std::getline(in, line)) {
-    if (!line.empty() && line.back() == '\r') line.pop_back();
-    if (!line.empty()) prompts.push_back(line);
-  }
-  DRAFT_CHECK(!prompts.empty(), path, ": the prompts file has no non-empty line");
-  return prompts;
-}
-
 int run_sample(SampleFlags f) {
-  DRAFT_CHECK(f.prompts.empty() != f.prompts_file.empty(), "give either --prompt (repeatable) or --prompts FILE");
-  f.t2i.prompts = f.prompts_file.empty() ? f.prompts : read_prompt_file(f.prompts_file);
+  f.t2i.prompts = resolve_prompts(f.prompts, f.prompts_file);
   if (f.negative_given) f.t2i.negative_prompts = {f.negative_prompt};
 
   WeightsOptions weights;

@@ -17,5 +17,7 @@ Command add_info_command(CLI::App& root);
 Command add_doctor_command(CLI::App& root);
 Command add_sample_command(CLI::App& root);
 Command add_pretrain_command(CLI::App& root);
+Command add_eval_command(CLI::App& root);
+Command add_score_command(CLI::App& root);
 
 }  // namespace draft::cli

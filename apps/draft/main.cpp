@@ -49,6 +49,8 @@ int main(int argc, char** argv) {
       draft::cli::add_doctor_command(app),
       draft::cli::add_sample_command(app),
       draft::cli::add_pretrain_command(app),
+      draft::cli::add_eval_command(app),
+      draft::cli::add_score_command(app),
   };
 
   try {
