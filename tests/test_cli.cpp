@@ -50,7 +50,7 @@ TEST(Cli, HelpListsCommands) {
 }
 
 TEST(Cli, EverySubcommandHasHelp) {
-  for (const char* sub : {"info", "doctor"}) {
+  for (const char* sub : {"info", "doctor", "sample", "eval", "score"}) {
     CliRun r = run_cli(std::string(sub) + " --help");
     EXPECT_EQ(r.code, 0) << sub;
     EXPECT_NE(r.out.find(sub), std::string::npos) << sub;
@@ -199,6 +199,61 @@ TEST(Cli, PretrainVaeThenUnetThenSample) {
   r = run_cli("sample --model " + dir.file("unet/model") + " --prompt \"a bag\" --steps 2 -o " + dir.file("s.png"));
   ASSERT_EQ(r.code, 0) << r.err;
   EXPECT_TRUE(std::filesystem::exists(dir.file("s.png")));
+}
+
+TEST(Cli, EvalReportsRewardIntervalDiversityAndDrift) {
+  const std::string model = draft::test::shipped_model("fashion-sd");
+  const std::string models = draft::test::shipped_model("");
+  CliRun r = run_cli("eval --model " + model + " --base " + model + " --models-dir " + models +
+                     " --reward classifier --prompt 'a photo of a coat' --prompt 'a bag' --n 3 --steps 3"
+                     " --guidance 3 --seed 1 --json");
+  ASSERT_EQ(r.code, 0) << r.err;
+  const auto j = nlohmann::json::parse(r.out);
+  EXPECT_EQ(j["reward"], "classifier");
+  EXPECT_EQ(j["overall"]["n"], 6);
+  EXPECT_EQ(j["per_prompt"].size(), 2U);
+  const double mean = j["overall"]["mean"];
+  EXPECT_LE(mean, 0.0);
+  EXPECT_LE(j["overall"]["ci95"][0].get<double>(), mean);
+  EXPECT_GE(j["overall"]["ci95"][1].get<double>(), mean);
+  EXPECT_EQ(j["feature_space"], "reward:classifier");
+  EXPECT_GT(j["diversity"].get<double>(), 0.0);
+  EXPECT_DOUBLE_EQ(j["drift"].get<double>(), 0.0);  // the base is the same model, same seeds
+  EXPECT_DOUBLE_EQ(j["base"]["reward"]["mean"].get<double>(), mean);
+
+  CliRun table = run_cli("eval --model " + model + " --models-dir " + models +
+                         " --reward jpeg --prompt 'a coat' --n 2 --steps 2");
+  ASSERT_EQ(table.code, 0) << table.err;
+  EXPECT_NE(table.out.find("| **all** | 2 |"), std::string::npos) << table.out;
+  EXPECT_NE(table.out.find("classifier feature space"), std::string::npos) << table.out;
+  EXPECT_NE(table.out.find("n/a (give --base DIR)"), std::string::npos) << table.out;
+}
+
+TEST(Cli, ScoreImagesAndUnknownReward) {
+  draft::test::TempDir dir;
+  const std::string model = draft::test::shipped_model("fashion-sd");
+  CliRun sample = run_cli("sample --model " + model + " --prompt 'a sandal' --n 2 --steps 3 --guidance 3 -o " +
+                          dir.file("a.png"));
+  ASSERT_EQ(sample.code, 0) << sample.err;
+  // A grid of two 32x32 images is 32x66 with padding; score it with the JPEG size, which takes any size.
+  CliRun r = run_cli("score --reward jpeg,jpeg:quality=50:-1 " + dir.file("a.png") + " " + dir.file("a.png") +
+                     " --json");
+  ASSERT_EQ(r.code, 0) << r.err;
+  const auto j = nlohmann::json::parse(r.out);
+  ASSERT_EQ(j["images"].size(), 2U);
+  EXPECT_GT(j["images"][0]["score"].get<double>(), 0.0);  // quality 95 is larger than quality 50
+  EXPECT_DOUBLE_EQ(j["images"][0]["score"].get<double>(), j["images"][1]["score"].get<double>());
+  CliRun table = run_cli("score --reward jpeg " + dir.file("a.png"));
+  EXPECT_NE(table.out.find("| " + dir.file("a.png") + " |  | "), std::string::npos) << table.out;
+
+  CliRun unknown = run_cli("score --reward aesthetics " + dir.file("a.png"));
+  EXPECT_EQ(unknown.code, 1);
+  EXPECT_NE(unknown.err.find("unknown reward 'aesthetics'; available: "), std::string::npos) << unknown.err;
+  EXPECT_EQ(count_lines(unknown.err), 1);
+  CliRun wrong = run_cli("score --reward classifier --models-dir " + draft::test::shipped_model("") + " --prompt 'a car' " +
+                         dir.file("a.png"));
+  EXPECT_EQ(wrong.code, 1);
+  EXPECT_NE(wrong.err.find("32x32"), std::string::npos) << wrong.err;
 }
 
 }  // namespace
