@@ -256,4 +256,29 @@ TEST(Cli, ScoreImagesAndUnknownReward) {
   EXPECT_NE(wrong.err.find("32x32"), std::string::npos) << wrong.err;
 }
 
+TEST(Cli, PlotDrawsAMetricOfRuns) {
+  draft::test::TempDir a;
+  draft::test::TempDir b;
+  {
+    std::ofstream m(a.file("metrics.jsonl"));
+    m << R"({"step": 1, "reward_mean": -1.0, "reward_std": 0.2, "reward_queries": 8})" << "\n"
+      << R"({"step": 2, "reward_mean": -0.5, "reward_std": 0.1, "reward_queries": 16})" << "\n"
+      << R"({"kind": "eval", "step": 2, "eval_reward_mean": -0.4})" << "\n";
+    std::ofstream n(b.file("metrics.jsonl"));
+    n << R"({"step": 1, "reward_mean": -0.9, "reward_queries": 4})" << "\n";
+  }
+  CliRun one = run_cli("plot " + a.path());
+  ASSERT_EQ(one.code, 0) << one.err;
+  const std::string svg = slurp(a.file("reward_mean.svg"));
+  EXPECT_NE(svg.find("<polyline"), std::string::npos);
+  EXPECT_NE(svg.find("<polygon"), std::string::npos);  // reward_std band
+  CliRun two = run_cli("plot " + a.path() + " " + b.path() + " --x reward_queries --log-x --label LV --label ReFL -o " +
+                       a.file("q.svg"));
+  ASSERT_EQ(two.code, 0) << two.err;
+  EXPECT_NE(slurp(a.file("q.svg")).find(">ReFL</text>"), std::string::npos);
+  CliRun missing = run_cli("plot " + a.path() + " --y nothing");
+  EXPECT_EQ(missing.code, 1);
+  EXPECT_NE(missing.err.find("no line with both 'step' and 'nothing'"), std::string::npos) << missing.err;
+}
+
 }  // namespace

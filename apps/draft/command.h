@@ -19,5 +19,6 @@ Command add_sample_command(CLI::App& root);
 Command add_pretrain_command(CLI::App& root);
 Command add_eval_command(CLI::App& root);
 Command add_score_command(CLI::App& root);
+Command add_plot_command(CLI::App& root);
 
 }  // namespace draft::cli
