@@ -9,6 +9,7 @@
 #include <torch/torch.h>
 
 #include "command.h"
+#include "finetune/lora_apply.h"
 #include "io/image_grid.h"
 #include "io/json_file.h"
 #include "io/png.h"
@@ -25,6 +26,7 @@ namespace {
 struct EvalFlags {
   std::string model;
   std::string base;
+  std::vector<std::string> loras;  ///< FILE[:SCALE] applied to --model (not to --base)
   RewardFlags reward;
   std::vector<std::string> prompts;
   std::string prompts_file;
@@ -56,6 +58,7 @@ nlohmann::json result_json(const EvalFlags& f, const RewardEvalResult& r) {
                         {"diversity", r.diversity ? nlohmann::json(*r.diversity) : nlohmann::json()},
                         {"drift", r.drift ? nlohmann::json(*r.drift) : nlohmann::json()}};
   if (!f.base.empty()) out["base"] = {{"model", f.base}, {"reward", stats_json(*r.base)}};
+  if (!f.loras.empty()) out["lora"] = f.loras;
   return out;
 }
 
@@ -87,7 +90,10 @@ int run_eval(EvalFlags f) {
   weights.device = parse_device(f.device);
   RewardPtr reward = make_reward(f.reward.spec, f.reward.context(weights.device));
   StableDiffusion model = load_stable_diffusion(f.model, weights);
+  apply_loras(model, f.loras);
   if (model.default_image_size() <= 64) use_small_tensor_threading();
+  // With LoRAs and no --base, drift is measured against the same folder without them.
+  if (!f.loras.empty() && f.base.empty()) f.base = f.model;
   std::unique_ptr<StableDiffusion> base;
   if (!f.base.empty()) base = std::make_unique<StableDiffusion>(load_stable_diffusion(f.base, weights));
 
@@ -121,6 +127,9 @@ Command add_eval_command(CLI::App& root) {
   sub->add_option("--prompt", f->prompts, "prompt text (repeat for several prompts)");
   sub->add_option("--prompts", f->prompts_file, "file with one prompt per line (instead of --prompt)");
   sub->add_option("--base", f->base, "base model folder: sampled from the same seeds to measure drift");
+  sub->add_option("--lora", f->loras,
+                  "LoRA file FILE[:SCALE] applied to --model (repeat to mix; the base for drift is then --model "
+                  "without LoRA unless --base is given)");
   sub->add_option("--n", f->eval.images_per_prompt, "images per prompt")->check(CLI::PositiveNumber)
       ->capture_default_str();
   sub->add_option("--seed", f->eval.seed, "prompt i samples from seed + i")->capture_default_str();

@@ -6,6 +6,7 @@
 
 #include "command.h"
 #include "prompt_list.h"
+#include "finetune/lora_apply.h"
 #include "diffusion/text_to_image.h"
 #include "io/image_grid.h"
 #include "io/png.h"
@@ -20,6 +21,7 @@ namespace {
 
 struct SampleFlags {
   std::string model;
+  std::vector<std::string> loras;  ///< FILE[:SCALE], applied in order (their deltas add)
   std::vector<std::string> prompts;
   std::string prompts_file;
   std::string negative_prompt;
@@ -40,6 +42,7 @@ int run_sample(SampleFlags f) {
   weights.dtype = parse_compute_dtype(f.dtype);
   weights.device = parse_device(f.device);
   StableDiffusion sd = load_stable_diffusion(f.model, weights);
+  apply_loras(sd, f.loras);
   if (sd.default_image_size() <= 64) use_small_tensor_threading();
 
   const int64_t count = static_cast<int64_t>(f.t2i.prompts.size()) * f.t2i.images_per_prompt;
@@ -71,6 +74,8 @@ Command add_sample_command(CLI::App& root) {
   CLI::App* sub = root.add_subcommand("sample", "Generate images from text with a diffusers-layout model folder");
   sub->add_option("--model", f->model, "model folder (diffusers layout: model_index.json, unet/, vae/, ...)")
       ->required();
+  sub->add_option("--lora", f->loras,
+                  "LoRA file FILE[:SCALE] (diffusers or kohya layout, scale default 1; repeat to mix several)");
   sub->add_option("--prompt", f->prompts, "prompt text (repeat for several prompts)");
   sub->add_option("--prompts", f->prompts_file, "file with one prompt per line (instead of --prompt)");
   sub->add_option("--negative-prompt", f->negative_prompt, "negative prompt for classifier-free guidance")

@@ -19,6 +19,7 @@ Command add_sample_command(CLI::App& root);
 Command add_pretrain_command(CLI::App& root);
 Command add_eval_command(CLI::App& root);
 Command add_score_command(CLI::App& root);
+Command add_lora_command(CLI::App& root);
 Command add_plot_command(CLI::App& root);
 
 }  // namespace draft::cli
