@@ -19,3 +19,10 @@ echo "== draft sample: the embedded model, 8 images for each of the 10 class pro
 "$draft" sample --model models/fashion-sd --prompts configs/fashion-prompts.txt --n 8 --steps 50 --guidance 3 \
   --seed 0 -o "$out/fashion_sd.png"
 echo "wrote $out/fashion_sd.png (one row per prompt of configs/fashion-prompts.txt)"
+echo
+echo "== draft finetune: DRaFT-LV on the embedded model, classifier reward, 200 steps (configs/fashion-draft-lv.json)"
+rm -rf "$out/finetune"
+"$draft" finetune --config configs/fashion-draft-lv.json --run-dir "$out/finetune"
+"$draft" plot "$out/finetune" --y eval_reward_mean --title "held-out classifier reward" -o "$out/finetune/eval_reward.svg"
+"$draft" plot "$out/finetune" --y reward_mean --band none --title "training reward" -o "$out/finetune/train_reward.svg"
+echo "run folder $out/finetune: metrics.jsonl, lora_final.safetensors, samples/step_000000.png (base) ... step_000200.png, eval_reward.svg"

@@ -281,4 +281,30 @@ TEST(Cli, PlotDrawsAMetricOfRuns) {
   EXPECT_NE(missing.err.find("no line with both 'step' and 'nothing'"), std::string::npos) << missing.err;
 }
 
+TEST(Cli, FinetuneFlagsReachTheRunConfigAndResumeFinishes) {
+  draft::test::TempDir dir;
+  const std::string run = dir.file("run");
+  const std::string base = "--threads 1 finetune --model " + draft::test::shipped_model("fashion-sd") +
+                           " --reward jpeg-proxy:-1 --prompt 'a photo of a bag' --method draft-k --k 2"
+                           " --sampling-steps 3 --guidance 1 --batch-size 1 --lr 0.002 --eval-every 0"
+                           " --save-every 1 --run-dir " + run;
+  CliRun r = run_cli(base + " --steps 2");
+  ASSERT_EQ(r.code, 0) << r.err;
+  EXPECT_NE(r.out.find("done: 2 steps"), std::string::npos) << r.out;
+  const auto config = nlohmann::json::parse(slurp(run + "/config.json"));
+  EXPECT_EQ(config["method"]["name"], "draft-k");
+  EXPECT_EQ(config["method"]["k"], 2);
+  EXPECT_EQ(config["sampler"]["steps"], 3);
+  EXPECT_DOUBLE_EQ(config["optimizer"]["lr"].get<double>(), 0.002);
+  EXPECT_TRUE(std::filesystem::exists(run + "/lora_final.safetensors"));
+  // --resume with more steps continues from the checkpoint at step 2.
+  CliRun more = run_cli("--threads 1 finetune --resume " + run + " --steps 3");
+  ASSERT_EQ(more.code, 0) << more.err;
+  EXPECT_NE(more.out.find("done: 3 steps"), std::string::npos) << more.out;
+  CliRun bad = run_cli("--threads 1 finetune --model " + draft::test::shipped_model("fashion-sd") +
+                       " --prompt 'a bag' --method dpo --run-dir " + dir.file("bad"));
+  EXPECT_EQ(bad.code, 1);
+  EXPECT_NE(bad.err.find("dpo"), std::string::npos) << bad.err;
+}
+
 }  // namespace

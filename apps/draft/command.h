@@ -21,5 +21,6 @@ Command add_eval_command(CLI::App& root);
 Command add_score_command(CLI::App& root);
 Command add_lora_command(CLI::App& root);
 Command add_plot_command(CLI::App& root);
+Command add_finetune_command(CLI::App& root);
 
 }  // namespace draft::cli

@@ -19,13 +19,20 @@ class ConfigFlags {
  public:
   explicit ConfigFlags(CLI::App* app) : app_(app) {}
 
-  /// Adds `--flag VALUE`, stored under `key` of the overrides only when given on the command line.
+  /// Adds `--flag VALUE`, stored under `key` of the overrides only when given on the command line; a key
+  /// starting with '/' is a JSON pointer into nested objects.
   template <typename T>
   CLI::Option* add(const std::string& flag, const std::string& key, const std::string& help, T default_value) {
     auto value = std::make_shared<T>(std::move(default_value));
     CLI::Option* option = app_->add_option(flag, *value, help)->capture_default_str();
     setters_.push_back([option, value, key](nlohmann::json& j) {
-      if (option->count() > 0) j[key] = *value;
+      if (option->count() == 0) return;
+      // "/a/b" is a JSON pointer into nested objects ("/method/k"); other keys are top-level.
+      if (!key.empty() && key.front() == '/') {
+        j[nlohmann::json::json_pointer(key)] = *value;
+      } else {
+        j[key] = *value;
+      }
     });
     return option;
   }

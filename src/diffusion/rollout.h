@@ -24,14 +24,25 @@ struct RolloutOptions {
   /// Index of the first step that keeps gradients: steps [0, grad_from_step) run under no-grad, the rest
   /// with grad. N (or more) keeps none (plain sampling); 0 keeps all (full DRaFT); N-K is DRaFT-K.
   int64_t grad_from_step = INT64_MAX;
+  /// Wrap the model call of every step that keeps gradients in gradient checkpointing
+  /// (nn/gradient_checkpoint.h): memory O(1) in the number of such steps, one extra model call each in
+  /// backward. Needs `params`.
+  bool checkpoint = true;
+  /// The trainable tensors the model callback uses (e.g. LoRA weights): what a checkpointed step
+  /// differentiates besides x_t. Required when checkpointing a step that keeps gradients.
+  std::vector<at::Tensor> params;
+  /// Run only steps [start_step, end_step) of the N-step schedule; x_T is then the latent at
+  /// timesteps[start_step] (DRaFT-LV's last step, ReFL's stop step).
+  int64_t start_step = 0;
+  int64_t end_step = INT64_MAX;
   bool keep_latents = false;  ///< record x_t before every step and the final x_0
   bool keep_log_probs = false;  ///< record log p(x_prev | x_t) per step (needs eta > 0)
 };
 
 struct RolloutResult {
-  at::Tensor x0;                    ///< the final latent
-  at::Tensor pred_x0_last;          ///< x̂0 predicted at the last step
-  std::vector<int64_t> timesteps;   ///< t_N ... t_1
+  at::Tensor x0;                    ///< the final latent (x at end_step)
+  at::Tensor pred_x0_last;          ///< x̂0 predicted at the last step run
+  std::vector<int64_t> timesteps;   ///< t_N ... t_1 (all N, whatever start_step / end_step)
   std::vector<at::Tensor> latents;  ///< x_{t_N}, ..., x_{t_1}, x_0 when keep_latents
   std::vector<at::Tensor> log_probs;  ///< one (B) tensor per step when keep_log_probs
 };

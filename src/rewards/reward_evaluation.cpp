@@ -75,8 +75,12 @@ FeatureSpace choose_features(Reward& reward, const at::Tensor& images, const Rew
   if (wanted == "classifier" || (wanted == "auto" && fits_classifier)) {
     RewardContext context;
     context.models_dir = options.models_dir;
-    RewardPtr classifier = make_reward("classifier", context);
-    return {"classifier", [classifier](const at::Tensor& x) { return classifier->image_features(x); }};
+    try {
+      RewardPtr classifier = make_reward("classifier", context);
+      return {"classifier", [classifier](const at::Tensor& x) { return classifier->image_features(x); }};
+    } catch (const Error&) {
+      if (wanted == "classifier") throw;  // asked for explicitly: say why it is missing
+    }
   }
   // Pixels, average-pooled to at most 64x64 so that distances do not grow with the resolution.
   return {"pixels", [](const at::Tensor& x) {

@@ -24,7 +24,7 @@ struct RewardEvalOptions {
   uint64_t seed = 0;       ///< prompt i draws its x_T from a CPU generator seeded with seed + i
   int64_t batch_size = 8;  ///< images per pipeline call (memory), not part of the result
   /// Feature space of the monitors: "auto" (the reward's own features, else the shipped classifier for
-  /// 1-channel 32x32 images, else pixels), "reward", "classifier" or "pixels".
+  /// 1-channel 32x32 images when models_dir holds it, else pixels), "reward", "classifier" or "pixels".
   std::string features = "auto";
   std::string models_dir = "models";  ///< where the shipped classifier lives (features "classifier")
 };

@@ -1,0 +1,73 @@
+// FinetuneConfig: every setting of a `draft finetune` run, as nested JSON objects (model, reward,
+// prompts, method, lora, sampler, optimizer, train, eval). Layers compose as JSON merge patches:
+// defaults < the run's config.json (resume) < --config FILE < flags.
+#pragma once
+
+#include <cstdint>
+#include <string>
+#include <vector>
+
+#include <nlohmann/json.hpp>
+
+#include "finetune/lora.h"
+#include "finetune/method.h"
+
+namespace draft {
+
+/// The `optimizer.*` keys: AdamW and its learning-rate schedule.
+struct OptimizerConfig {
+  double lr = 4e-4;
+  double beta1 = 0.9;
+  double beta2 = 0.999;
+  double weight_decay = 0.1;
+  double eps = 1e-8;
+  double max_grad_norm = 1.0;     ///< gradient clipping by global norm; 0 disables it
+  std::string schedule = "constant";  ///< constant | cosine (after the warm-up)
+  int64_t warmup_steps = 0;
+};
+
+/// The `train.*` keys: the loop itself.
+struct TrainConfig {
+  int64_t steps = 100;            ///< optimizer steps
+  int64_t batch_size = 4;         ///< samples per micro-batch
+  int64_t grad_accumulation = 1;  ///< micro-batches per optimizer step
+  uint64_t seed = 0;              ///< every draw of step s derives from (seed, s): resume is exact
+  int64_t save_every = 50;        ///< LoRA + checkpoint every N steps (and at the end)
+  int64_t max_bad_steps = 5;      ///< non-finite steps in a row that stop the run
+  std::string lora_format = "diffusers";  ///< diffusers | kohya, for the LoRA files written
+};
+
+/// The `eval.*` keys: held-out evaluation at fixed seeds and prompts, and the sample grids.
+struct EvalConfig {
+  int64_t every = 25;              ///< evaluate every N steps (and at step 0 and at the end); 0: never
+  std::vector<std::string> prompts;  ///< empty: the training prompts
+  int64_t images_per_prompt = 2;
+  uint64_t seed = 1000000;         ///< distinct from the training seeds
+};
+
+struct FinetuneConfig {
+  std::string model;                 ///< diffusers-layout model folder
+  std::string reward = "classifier";  ///< reward spec (docs/rewards.md)
+  std::vector<std::string> prompts;  ///< training prompts (or prompts_file)
+  std::string prompts_file;
+  std::string out_dir;               ///< the run folder
+  std::string device = "cpu";
+  std::string dtype = "f32";
+  MethodConfig method;
+  LoRAConfig lora;
+  SamplerSettings sampler;
+  OptimizerConfig optimizer;
+  TrainConfig train;
+  EvalConfig eval;
+
+  nlohmann::json to_json() const;
+  /// Reads a complete or partial config over the defaults; unknown keys and wrong types throw
+  /// draft::Error naming `source` and the key ("optimizer.lr").
+  static FinetuneConfig from_json(const nlohmann::json& json, const std::string& source);
+  /// Throws draft::Error naming the first key out of range.
+  void validate() const;
+  /// `prompts`, or the lines of prompts_file.
+  std::vector<std::string> training_prompts() const;
+};
+
+}  // namespace draft

@@ -1,0 +1,131 @@
+// MethodConfig (the method.* keys) and the method factory.
+#include "finetune/method.h"
+
+#include <algorithm>
+#include <cmath>
+#include <set>
+
+#include "finetune/method_support.h"
+#include "util/error.h"
+
+namespace draft {
+namespace {
+
+const std::set<std::string> kKeys = {"name",          "k",           "lv_n",
+                                     "refl_min",      "refl_max",    "refl_loss",
+                                     "refl_margin",   "refl_scale",  "alignprop_k_min",
+                                     "alignprop_k_max", "alignprop_distribution", "alignprop_mean",
+                                     "alignprop_std"};
+
+std::string joined(const std::vector<std::string>& names) {
+  std::string out;
+  for (const auto& n : names) out += (out.empty() ? "" : ", ") + n;
+  return out;
+}
+
+}  // namespace
+
+std::vector<std::string> method_names() { return {"draft", "draft-k", "draft-lv", "refl", "alignprop"}; }
+
+MethodConfig MethodConfig::from_json(const ConfigJson& c, const MethodConfig& base) {
+  DRAFT_CHECK(c.json.is_object(), c.source, ": 'method' must be a JSON object");
+  for (const auto& item : c.json.items()) {
+    DRAFT_CHECK(kKeys.count(item.key()) > 0, c.source, ": unknown key 'method.", item.key(), "' (known: ",
+                joined(std::vector<std::string>(kKeys.begin(), kKeys.end())), ")");
+  }
+  // Errors from ConfigJson name the bare key; give them the "method." prefix.
+  ConfigJson m{c.json, c.source + " (method)"};
+  MethodConfig v = base;
+  v.name = m.get<std::string>("name", v.name);
+  v.k = m.get<int64_t>("k", v.k);
+  v.lv_n = m.get<int64_t>("lv_n", v.lv_n);
+  v.refl_min = m.get<int64_t>("refl_min", v.refl_min);
+  v.refl_max = m.get<int64_t>("refl_max", v.refl_max);
+  v.refl_loss = m.get<std::string>("refl_loss", v.refl_loss);
+  v.refl_margin = m.get<double>("refl_margin", v.refl_margin);
+  v.refl_scale = m.get<double>("refl_scale", v.refl_scale);
+  v.alignprop_k_min = m.get<int64_t>("alignprop_k_min", v.alignprop_k_min);
+  v.alignprop_k_max = m.get<int64_t>("alignprop_k_max", v.alignprop_k_max);
+  v.alignprop_distribution = m.get<std::string>("alignprop_distribution", v.alignprop_distribution);
+  v.alignprop_mean = m.get<double>("alignprop_mean", v.alignprop_mean);
+  v.alignprop_std = m.get<double>("alignprop_std", v.alignprop_std);
+  return v;
+}
+
+nlohmann::json MethodConfig::to_json() const {
+  return {{"name", name},
+          {"k", k},
+          {"lv_n", lv_n},
+          {"refl_min", refl_min},
+          {"refl_max", refl_max},
+          {"refl_loss", refl_loss},
+          {"refl_margin", refl_margin},
+          {"refl_scale", refl_scale},
+          {"alignprop_k_min", alignprop_k_min},
+          {"alignprop_k_max", alignprop_k_max},
+          {"alignprop_distribution", alignprop_distribution},
+          {"alignprop_mean", alignprop_mean},
+          {"alignprop_std", alignprop_std}};
+}
+
+std::pair<int64_t, int64_t> MethodConfig::refl_range(int64_t steps) const {
+  if (refl_min < 0 && refl_max < 0) return {steps - std::max<int64_t>(1, steps / 4), steps - 1};
+  return {refl_min, refl_max};
+}
+
+void MethodConfig::validate(int64_t steps) const {
+  DRAFT_CHECK(steps >= 1, "sampler.steps must be at least 1, got ", steps);
+  const auto names = method_names();
+  DRAFT_CHECK(std::find(names.begin(), names.end(), name) != names.end(), "method.name '", name,
+              "' is not a method (one of ", joined(names), "; --method)");
+  if (name == "draft-k") {
+    DRAFT_CHECK(k >= 1 && k <= steps, "method.k must be in [1, sampler.steps] (", steps, "), got ", k, " (--k)");
+  }
+  if (name == "draft-lv") DRAFT_CHECK(lv_n >= 1, "method.lv_n must be at least 1, got ", lv_n, " (--lv-n)");
+  if (name == "refl") {
+    DRAFT_CHECK((refl_min < 0) == (refl_max < 0), "method.refl_min and method.refl_max must both be set or both be -1 "
+                "(the last quarter of the steps), got ", refl_min, ":", refl_max, " (--refl-range A:B)");
+    auto [a, b] = refl_range(steps);
+    DRAFT_CHECK(0 <= a && a <= b && b <= steps - 1, "method.refl_min:refl_max must satisfy 0 <= A <= B <= sampler.steps - 1 (",
+                steps - 1, "), got ", a, ":", b, " (--refl-range A:B; step indices, 0 = the first, noisiest step)");
+    DRAFT_CHECK(refl_loss == "neg" || refl_loss == "relu-margin", "method.refl_loss '", refl_loss,
+                "' is not supported (neg or relu-margin)");
+    DRAFT_CHECK(std::isfinite(refl_margin), "method.refl_margin must be finite, got ", refl_margin);
+    DRAFT_CHECK(std::isfinite(refl_scale) && refl_scale > 0, "method.refl_scale must be positive, got ", refl_scale);
+  }
+  if (name == "alignprop") {
+    DRAFT_CHECK(alignprop_k_min >= 1 && alignprop_k_min <= alignprop_k_max && alignprop_k_max <= steps,
+                "method.alignprop_k_min and alignprop_k_max must satisfy 1 <= k_min <= k_max <= sampler.steps (",
+                steps, "), got ", alignprop_k_min, " and ", alignprop_k_max);
+    DRAFT_CHECK(alignprop_distribution == "uniform" || alignprop_distribution == "gaussian",
+                "method.alignprop_distribution '", alignprop_distribution, "' is not supported (uniform or gaussian)");
+    DRAFT_CHECK(std::isfinite(alignprop_mean), "method.alignprop_mean must be finite, got ", alignprop_mean);
+    DRAFT_CHECK(std::isfinite(alignprop_std) && alignprop_std >= 0, "method.alignprop_std must be >= 0, got ",
+                alignprop_std);
+  }
+}
+
+void parse_refl_range(const std::string& text, MethodConfig& config) {
+  const auto colon = text.find(':');
+  try {
+    DRAFT_CHECK(colon != std::string::npos, "");
+    std::size_t used_a = 0, used_b = 0;
+    const std::string a = text.substr(0, colon), b = text.substr(colon + 1);
+    config.refl_min = std::stoll(a, &used_a);
+    config.refl_max = std::stoll(b, &used_b);
+    DRAFT_CHECK(used_a == a.size() && used_b == b.size(), "");
+  } catch (const std::exception&) {
+    fail("--refl-range '", text, "' must be A:B, two step indices such as 30:39");
+  }
+}
+
+std::unique_ptr<Method> make_method(const MethodConfig& config) {
+  if (config.name == "draft") return make_draft_k_method("draft", 0);
+  if (config.name == "draft-k") return make_draft_k_method("draft-k", config.k);
+  if (config.name == "draft-lv") return make_draft_lv_method(config.lv_n);
+  if (config.name == "refl") return make_refl_method(config);
+  if (config.name == "alignprop") return make_alignprop_method(config);
+  fail("method.name '", config.name, "' is not a method (one of ", joined(method_names()), "; --method)");
+}
+
+}  // namespace draft

@@ -1,0 +1,109 @@
+// Method: one reward fine-tuning algorithm (DRaFT, DRaFT-K, DRaFT-LV, ReFL, AlignProp; DESIGN.md
+// section 3) behind one interface, so the trainer never names a method: it builds a MethodContext per
+// batch, calls run(), backpropagates the returned loss and logs the rest.
+#pragma once
+
+#include <cstdint>
+#include <map>
+#include <memory>
+#include <string>
+#include <vector>
+
+#include <ATen/core/Generator.h>
+#include <ATen/core/Tensor.h>
+#include <nlohmann/json.hpp>
+
+#include "diffusion/guidance.h"
+#include "diffusion/rollout.h"
+#include "diffusion/stable_diffusion.h"
+#include "io/config_json.h"
+#include "rewards/reward.h"
+
+namespace draft {
+
+/// How the methods sample (the `sampler.*` keys).
+struct SamplerSettings {
+  int64_t steps = 50;            ///< N DDIM steps
+  double guidance_scale = 7.5;   ///< classifier-free guidance w (<= 1: none)
+  double eta = 0.0;              ///< DDIM η
+  bool checkpoint = true;        ///< gradient checkpointing of every UNet call and VAE decode with gradients
+};
+
+/// Everything one method step needs for one batch of B samples.
+struct MethodContext {
+  const StableDiffusion* sd = nullptr;  ///< scheduler, UNet, VAE (frozen apart from `params`)
+  Reward* reward = nullptr;             ///< differentiable, higher is better
+  std::vector<std::string> prompts;     ///< B prompts (for the reward)
+  Conditioning conditioning;            ///< their text embeddings (uncond filled for guidance)
+  at::Tensor x_T;                       ///< (B, C, h, w) initial noise, in the model's dtype and device
+  at::Generator generator;              ///< CPU generator for the method's own draws (K, stop step, noise)
+  std::vector<at::Tensor> params;       ///< the trainable tensors (LoRA weights), requires_grad on
+  SamplerSettings sampler;
+  /// The model call ε̂(x, t). Undefined: guided_eps(sd->unet, conditioning, sampler.guidance_scale).
+  /// Set it to wrap the model (tests count calls; a LoRA-free test adds its own parameter here).
+  EpsFn eps;
+};
+
+/// What one method step returns.
+struct MethodStep {
+  at::Tensor loss;      ///< 0-d, to backpropagate (its graph holds the checkpointed rollout)
+  at::Tensor rewards;   ///< detached rewards of every scored image (reward_queries entries)
+  int64_t reward_queries = 0;  ///< images scored (DRaFT-LV: n per sample)
+  int64_t unet_evals = 0;      ///< ε̂ evaluations in the forward pass (one batched, guided UNet call each)
+  int64_t unet_evals_with_grad = 0;  ///< of those, how many keep gradients (each recomputed once in
+                                     ///< backward when checkpointing)
+  std::vector<int64_t> draws;  ///< the method's random draw: AlignProp's K per sample, ReFL's stop step
+  std::map<std::string, double> stats;  ///< method-specific numbers for logging (e.g. "k_mean")
+};
+
+/// A fine-tuning method. Implementations are stateless between steps (all randomness comes from the
+/// context's generator), so a resumed run continues identically.
+class Method {
+ public:
+  virtual ~Method() = default;
+  /// The method's name as in the config ("draft-lv").
+  virtual std::string name() const = 0;
+  /// One forward pass over the batch: sample, decode, score, and build the loss. Does not call backward.
+  virtual MethodStep run(MethodContext& context) = 0;
+};
+
+/// The `method.*` config keys.
+struct MethodConfig {
+  std::string name = "draft-lv";  ///< draft | draft-k | draft-lv | refl | alignprop
+  int64_t k = 1;                  ///< draft-k: steps that keep gradients
+  int64_t lv_n = 2;               ///< draft-lv: re-noised copies per sample
+  /// refl: the stop step index s is drawn uniformly from [refl_min, refl_max] (0-based step indices);
+  /// -1 for both: the last quarter of the steps, [N - N/4, N - 1] (ImageReward: 30..39 of 40).
+  int64_t refl_min = -1;
+  int64_t refl_max = -1;
+  std::string refl_loss = "relu-margin";  ///< neg: -r; relu-margin: relu(margin - r) * scale (ImageReward)
+  double refl_margin = 2.0;
+  double refl_scale = 1e-3;
+  int64_t alignprop_k_min = 5;    ///< alignprop: K per trajectory in [k_min, k_max] (AlignProp: 5..15 of 50)
+  int64_t alignprop_k_max = 15;
+  std::string alignprop_distribution = "uniform";  ///< uniform | gaussian (rounded, clipped to the bounds)
+  double alignprop_mean = 10.0;
+  double alignprop_std = 3.0;
+
+  /// Reads the keys present in `c` (a "method" object) over `base`; unknown keys and wrong types throw
+  /// draft::Error naming the file and the key ("method.k"). Not validated.
+  static MethodConfig from_json(const ConfigJson& c, const MethodConfig& base);
+  static MethodConfig from_json(const ConfigJson& c) { return from_json(c, MethodConfig()); }
+  nlohmann::json to_json() const;
+  /// Throws draft::Error naming the first key out of range, e.g. "method.k must be in [1, sampler.steps]".
+  void validate(int64_t sampler_steps) const;
+
+  /// refl_min / refl_max with the -1 defaults resolved for N steps.
+  std::pair<int64_t, int64_t> refl_range(int64_t sampler_steps) const;
+};
+
+/// Parses "A:B" (the --refl-range flag) into refl_min / refl_max; throws naming the flag.
+void parse_refl_range(const std::string& text, MethodConfig& config);
+
+/// The method a (validated) config names; an unknown name lists the known ones.
+std::unique_ptr<Method> make_method(const MethodConfig& config);
+
+/// The names make_method accepts.
+std::vector<std::string> method_names();
+
+}  // namespace draft

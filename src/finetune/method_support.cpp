@@ -1,0 +1,57 @@
+// Shared pieces of the fine-tuning methods.
+#include "finetune/method_support.h"
+
+#include <torch/torch.h>
+
+#include "nn/gradient_checkpoint.h"
+#include "util/error.h"
+
+namespace draft {
+
+void check_context(const MethodContext& c) {
+  DRAFT_CHECK(c.sd != nullptr && c.sd->scheduler && c.sd->vae, "method: the context has no model (MethodContext.sd)");
+  DRAFT_CHECK(c.reward != nullptr, "method: the context has no reward (MethodContext.reward)");
+  DRAFT_CHECK(c.reward->differentiable(), "reward '", c.reward->name(),
+              "' is not differentiable: gradient methods need a differentiable reward (use DDPO, or e.g. jpeg-proxy)");
+  DRAFT_CHECK(c.x_T.defined() && c.x_T.dim() == 4, "method: x_T must be a (B, C, h, w) latent");
+  DRAFT_CHECK(c.sampler.steps >= 1, "sampler.steps must be at least 1, got ", c.sampler.steps);
+  DRAFT_CHECK(c.eps || (c.sd->unet && c.conditioning.cond.defined()),
+              "method: the context has neither an eps function nor a UNet with conditioning");
+  DRAFT_CHECK(!c.params.empty(), "method: no trainable parameters in the context (MethodContext.params)");
+  for (const auto& p : c.params) {
+    DRAFT_CHECK(p.defined() && p.requires_grad(), "method: every trainable parameter must require grad");
+  }
+}
+
+EpsFn context_eps(const MethodContext& c) {
+  if (c.eps) return c.eps;
+  return guided_eps(c.sd->unet, c.conditioning, c.sampler.guidance_scale);
+}
+
+RolloutOptions rollout_options(const MethodContext& c) {
+  RolloutOptions o;
+  o.steps = c.sampler.steps;
+  o.eta = c.sampler.eta;
+  o.checkpoint = c.sampler.checkpoint;
+  o.params = c.params;
+  return o;
+}
+
+at::Tensor decode_checkpointed(AutoencoderKL vae, const at::Tensor& latents) {
+  return checkpoint([vae](const at::Tensor& z) mutable { return vae->decode_latents_to_images(z); }, latents, {});
+}
+
+at::Tensor decode_for_reward(const MethodContext& c, const at::Tensor& latents) {
+  AutoencoderKL vae = c.sd->vae;
+  if (c.sampler.checkpoint) return decode_checkpointed(vae, latents);
+  return vae->decode_latents_to_images(latents);
+}
+
+at::Tensor score_images(const MethodContext& c, const at::Tensor& images) {
+  at::Tensor r = c.reward->score(images, c.prompts);
+  DRAFT_CHECK(r.dim() == 1 && r.size(0) == images.size(0), "reward '", c.reward->name(), "' returned shape ",
+              r.sizes(), " for ", images.size(0), " images; expected one score per image");
+  return r;
+}
+
+}  // namespace draft

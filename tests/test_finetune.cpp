@@ -1,0 +1,166 @@
+// draft finetune's trainer on the shipped embedded model with tiny settings: config round trip and
+// validation, the run folder, exact resume after an interruption, the NaN guard, and refusing a
+// non-differentiable reward.
+#include <filesystem>
+
+#include <gtest/gtest.h>
+#include <torch/torch.h>
+
+#include "finetune/trainer.h"
+#include "io/safetensors.h"
+#include "pretrain/run_folder.h"
+#include "rewards/reward_registry.h"
+#include "support.h"
+
+namespace {
+
+using draft::test::expect_error;
+using draft::test::TempDir;
+
+// A reward that is NaN for every image, to exercise the NaN guard.
+class NanReward : public draft::Reward {
+ public:
+  at::Tensor score(const at::Tensor& images, const std::vector<std::string>&) override {
+    return images.mean({1, 2, 3}) * std::numeric_limits<double>::quiet_NaN();
+  }
+  std::string name() const override { return "test-nan"; }
+};
+DRAFT_REGISTER_REWARD("test-nan", "always NaN",
+                      [](const draft::RewardOptions&, const draft::RewardContext&) -> draft::RewardPtr {
+                        return std::make_shared<NanReward>();
+                      });
+
+draft::FinetuneConfig tiny(const std::string& out) {
+  draft::FinetuneConfig c;
+  c.model = draft::test::shipped_model("fashion-sd");
+  c.reward = "jpeg-proxy:-1";
+  c.prompts = {"a photo of a coat", "a photo of a bag"};
+  c.out_dir = out;
+  c.method.name = "draft-lv";
+  c.sampler.steps = 3;
+  c.sampler.guidance_scale = 1.0;
+  c.optimizer.lr = 1e-2;
+  c.optimizer.warmup_steps = 1;
+  c.train.steps = 4;
+  c.train.batch_size = 2;
+  c.train.save_every = 2;
+  c.eval.every = 2;
+  c.eval.images_per_prompt = 1;
+  c.eval.prompts = {"a coat"};
+  return c;
+}
+
+std::map<std::string, at::Tensor> read_lora(const std::string& path) { return draft::SafeTensorsFile(path).load_all(); }
+
+TEST(FinetuneConfig, JsonRoundTripAndValidation) {
+  draft::FinetuneConfig c = tiny("/tmp/x");
+  c.method.name = "refl";
+  c.optimizer.schedule = "cosine";
+  c.train.lora_format = "kohya";
+  const auto back = draft::FinetuneConfig::from_json(c.to_json(), "test");
+  EXPECT_EQ(back.to_json(), c.to_json());
+  EXPECT_NE(expect_error([] { draft::FinetuneConfig::from_json({{"optimizer", {{"learning_rate", 1}}}}, "f.json"); })
+                .find("unknown key 'optimizer.learning_rate'"),
+            std::string::npos);
+  EXPECT_NE(expect_error([] { draft::FinetuneConfig::from_json({{"train", {{"steps", "ten"}}}}, "f.json"); })
+                .find("'train.steps' has the wrong type"),
+            std::string::npos);
+  c.optimizer.lr = 0;
+  EXPECT_NE(expect_error([&] { c.validate(); }).find("optimizer.lr must be > 0"), std::string::npos);
+  c = tiny("/tmp/x");
+  c.method.name = "draft-k";
+  c.method.k = 9;
+  EXPECT_NE(expect_error([&] { c.validate(); }).find("method.k"), std::string::npos);
+}
+
+TEST(Finetune, WritesTheRunFolder) {
+  draft::test::OneThread one;
+  TempDir dir;
+  const auto config = tiny(dir.file("run"));
+  draft::FinetuneHooks hooks;
+  hooks.quiet = true;
+  const draft::FinetuneSummary s = draft::run_finetune(config, false, hooks);
+  EXPECT_EQ(s.steps_done, 4);
+  EXPECT_EQ(s.reward_queries, 4 * 2 * 2);  // DRaFT-LV scores n = 2 copies of each of 2 samples per step
+  for (const char* f : {"config.json", "metrics.jsonl", "checkpoint.safetensors", "lora_step_000002.safetensors",
+                        "lora_final.safetensors", "samples/step_000000.png", "samples/step_000004.png"}) {
+    EXPECT_TRUE(std::filesystem::exists(dir.file("run/") + f)) << f;
+  }
+  const auto metrics = draft::read_metrics(dir.file("run/metrics.jsonl"));
+  int64_t steps = 0, evals = 0;
+  for (const auto& m : metrics) {
+    if (m.value("kind", "") == "eval") {
+      ++evals;
+      continue;
+    }
+    ++steps;
+    for (const char* key : {"reward_mean", "reward_std", "loss", "grad_norm", "lr", "reward_queries", "wall_time"}) {
+      EXPECT_TRUE(m.contains(key)) << key;
+    }
+  }
+  EXPECT_EQ(steps, 4);
+  EXPECT_EQ(evals, 3);  // steps 0 (the base model), 2, 4
+  EXPECT_EQ(s.first_eval["step"], 0);
+  // The LoRA file is in the diffusers layout, and its B matrices have moved away from zero.
+  bool moved = false;
+  for (const auto& [name, tensor] : read_lora(s.lora_path)) {
+    EXPECT_EQ(name.rfind("unet.", 0), 0U) << name;
+    if (name.find("lora_B") != std::string::npos) moved = moved || tensor.abs().sum().item<double>() > 0;
+  }
+  EXPECT_TRUE(moved);
+  // The same folder is not overwritten without --resume.
+  EXPECT_NE(expect_error([&] { draft::run_finetune(config, false, hooks); }).find("already holds a run"),
+            std::string::npos);
+}
+
+TEST(Finetune, ResumeAfterAnInterruptionIsBitIdentical) {
+  draft::test::OneThread one;
+  TempDir dir;
+  draft::FinetuneHooks quiet;
+  quiet.quiet = true;
+  const auto whole = draft::run_finetune(tiny(dir.file("whole")), false, quiet);
+
+  draft::FinetuneHooks crash = quiet;
+  crash.on_step = [](const nlohmann::json& record) {
+    if (record["step"] == 3) throw std::runtime_error("simulated crash");
+  };
+  EXPECT_THROW(draft::run_finetune(tiny(dir.file("resumed")), false, crash), std::runtime_error);
+  const auto resumed = draft::run_finetune(tiny(dir.file("resumed")), true, quiet);
+  EXPECT_EQ(resumed.steps_done, 4);
+  EXPECT_EQ(resumed.reward_queries, whole.reward_queries);
+  const auto a = read_lora(whole.lora_path);
+  const auto b = read_lora(resumed.lora_path);
+  ASSERT_EQ(a.size(), b.size());
+  for (const auto& [name, tensor] : a) EXPECT_TRUE(torch::equal(tensor, b.at(name))) << name;
+  // The resumed metrics hold each step once.
+  int64_t steps = 0;
+  for (const auto& m : draft::read_metrics(dir.file("resumed/metrics.jsonl"))) steps += m.value("kind", "") != "eval";
+  EXPECT_EQ(steps, 4);
+}
+
+TEST(Finetune, NonFiniteStepsAreSkippedThenStopTheRun) {
+  TempDir dir;
+  auto config = tiny(dir.file("run"));
+  config.reward = "test-nan";
+  config.train.max_bad_steps = 2;
+  config.eval.every = 0;
+  draft::FinetuneHooks quiet;
+  quiet.quiet = true;
+  const std::string message = expect_error([&] { draft::run_finetune(config, false, quiet); });
+  EXPECT_NE(message.find("2 non-finite steps in a row"), std::string::npos) << message;
+  EXPECT_NE(message.find("train.max_bad_steps"), std::string::npos) << message;
+  const auto metrics = draft::read_metrics(dir.file("run/metrics.jsonl"));
+  ASSERT_EQ(metrics.size(), 1U);  // the first bad step is logged as skipped; the second stops the run
+  EXPECT_TRUE(metrics[0]["skipped"].get<bool>());
+}
+
+TEST(Finetune, RefusesANonDifferentiableReward) {
+  TempDir dir;
+  auto config = tiny(dir.file("run"));
+  config.reward = "jpeg";
+  const std::string message = expect_error([&] { draft::run_finetune(config, false); });
+  EXPECT_NE(message.find("not differentiable"), std::string::npos) << message;
+  EXPECT_NE(message.find("jpeg-proxy"), std::string::npos) << message;
+}
+
+}  // namespace
