@@ -1,6 +1,4 @@
 // The draft CLI as a user meets it: help, version, info, doctor, and one-line errors with non-zero exits.
-#include <sys/wait.h>
-
 #include <cstdio>
 #include <filesystem>
 #include <fstream>
@@ -10,34 +8,15 @@
 #include <nlohmann/json.hpp>
 #include <torch/torch.h>
 
+#include "cli_runner.h"
 #include "io/safetensors.h"
 #include "support.h"
 
 namespace {
 
-struct CliRun {
-  int code = -1;
-  std::string out;
-  std::string err;
-};
-
-std::string slurp(const std::string& path) {
-  std::ifstream in(path);
-  std::stringstream s;
-  s << in.rdbuf();
-  return s.str();
-}
-
-CliRun run_cli(const std::string& args) {
-  draft::test::TempDir dir;
-  std::string cmd = std::string(DRAFT_CLI_PATH) + " " + args + " >" + dir.file("out") + " 2>" + dir.file("err");
-  int status = std::system(cmd.c_str());
-  CliRun r;
-  r.code = WIFEXITED(status) ? WEXITSTATUS(status) : -1;
-  r.out = slurp(dir.file("out"));
-  r.err = slurp(dir.file("err"));
-  return r;
-}
+using draft::test::CliRun;
+using draft::test::run_cli;
+using draft::test::slurp;
 
 int count_lines(const std::string& s) { return static_cast<int>(std::count(s.begin(), s.end(), '\n')); }
 

@@ -1,7 +1,5 @@
 // The LoRA flags of the CLI: sample --lora FILE[:SCALE], eval --lora (drift against the model without
 // LoRA), lora merge (merged folder samples like model + LoRA) and lora convert.
-#include <sys/wait.h>
-
 #include <fstream>
 #include <sstream>
 
@@ -14,6 +12,7 @@
 #include "finetune/lora_apply.h"
 #include "finetune/lora.h"
 #include "finetune/lora_file.h"
+#include "cli_runner.h"
 #include "io/safetensors.h"
 #include "support.h"
 
@@ -23,29 +22,9 @@ using draft::test::TempDir;
 using draft::test::tensors_close;
 using draft::test::test_data;
 
-struct CliRun {
-  int code = -1;
-  std::string out;
-  std::string err;
-};
-
-std::string slurp(const std::string& path) {
-  std::ifstream in(path);
-  std::stringstream s;
-  s << in.rdbuf();
-  return s.str();
-}
-
-CliRun run_cli(const std::string& args) {
-  TempDir dir;
-  std::string cmd = std::string(DRAFT_CLI_PATH) + " " + args + " >" + dir.file("out") + " 2>" + dir.file("err");
-  int status = std::system(cmd.c_str());
-  CliRun r;
-  r.code = WIFEXITED(status) ? WEXITSTATUS(status) : -1;
-  r.out = slurp(dir.file("out"));
-  r.err = slurp(dir.file("err"));
-  return r;
-}
+using draft::test::CliRun;
+using draft::test::run_cli;
+using draft::test::slurp;
 
 // A trained-looking LoRA for the tiny pipeline's UNet, in `format`.
 std::string make_lora(const TempDir& dir, draft::LoRAFormat format) {
