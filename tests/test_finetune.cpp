@@ -154,6 +154,53 @@ TEST(Finetune, NonFiniteStepsAreSkippedThenStopTheRun) {
   EXPECT_TRUE(metrics[0]["skipped"].get<bool>());
 }
 
+// DDPO needs only reward values: it trains on the true JPEG size, logs approx KL and the clip fraction,
+// and its state (the samples of an inner-epoch cycle, the per-prompt buffers) survives an interruption.
+TEST(Finetune, DDPOTrainsOnANonDifferentiableRewardAndResumesMidCycle) {
+  draft::test::OneThread one;
+  TempDir dir;
+  auto ddpo = [&](const std::string& name) {
+    auto c = tiny(dir.file(name));
+    c.reward = "jpeg";
+    c.method.name = "ddpo";
+    c.method.ddpo_inner_epochs = 2;
+    c.method.ddpo_min_count = 2;
+    c.method.ddpo_buffer_size = 4;
+    c.sampler.eta = 1.0;
+    c.eval.reward = "jpeg-proxy";
+    c.eval.eta = 0.0;
+    c.eval.every = 0;
+    c.eval.at = {3};
+    c.train.save_every = 1;
+    return c;
+  };
+  draft::FinetuneHooks quiet;
+  quiet.quiet = true;
+  const auto whole = draft::run_finetune(ddpo("whole"), false, quiet);
+  EXPECT_EQ(whole.reward_queries, 2 * 2);  // fresh samples at steps 1 and 3 only (2 inner epochs)
+  int64_t evals = 0;
+  for (const auto& m : draft::read_metrics(dir.file("whole/metrics.jsonl"))) {
+    if (m.value("kind", "") == "eval") {
+      ++evals;
+      EXPECT_TRUE(m.contains("reward_queries") && m.contains("unet_evals") && m.contains("wall_time"));
+      continue;
+    }
+    EXPECT_TRUE(m.contains("approx_kl") && m.contains("clip_frac")) << m.dump();
+    if (m["step"] == 1) EXPECT_EQ(m["approx_kl"].get<double>(), 0.0);  // fresh policy, first inner epoch
+  }
+  EXPECT_EQ(evals, 3);  // step 0, eval.at 3, the last step 4
+  draft::FinetuneHooks crash = quiet;
+  crash.on_step = [](const nlohmann::json& record) {
+    if (record["step"] == 4) throw std::runtime_error("simulated crash");  // after step 3's checkpoint: mid-cycle
+  };
+  EXPECT_THROW(draft::run_finetune(ddpo("resumed"), false, crash), std::runtime_error);
+  const auto resumed = draft::run_finetune(ddpo("resumed"), true, quiet);
+  EXPECT_EQ(resumed.reward_queries, whole.reward_queries);
+  const auto a = read_lora(whole.lora_path);
+  const auto b = read_lora(resumed.lora_path);
+  for (const auto& [name, tensor] : a) EXPECT_TRUE(torch::equal(tensor, b.at(name))) << name;
+}
+
 TEST(Finetune, RefusesANonDifferentiableReward) {
   TempDir dir;
   auto config = tiny(dir.file("run"));

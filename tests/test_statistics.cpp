@@ -1,4 +1,4 @@
-// Pearson and Spearman correlations against hand-computed values.
+// Pearson and Spearman correlations and medians against hand-computed values.
 #include <gtest/gtest.h>
 
 #include "support.h"
@@ -18,6 +18,13 @@ TEST(Statistics, SpearmanUsesRanksAndAveragesTies) {
   EXPECT_EQ(draft::ranks_with_ties({5, 1, 5, 3}), (std::vector<double>{2.5, 0, 2.5, 1}));
   EXPECT_NE(draft::test::expect_error([] { draft::spearman_correlation({1, 1}, {1, 2}); }).find("constant"),
             std::string::npos);
+}
+
+TEST(Statistics, MedianOfOddAndEvenCounts) {
+  EXPECT_EQ(draft::median({3, 1, 2}), 2);
+  EXPECT_EQ(draft::median({4, 1, 3, 2}), 2.5);
+  EXPECT_EQ(draft::median({-7}), -7);
+  EXPECT_NE(draft::test::expect_error([] { draft::median({}); }).find("empty"), std::string::npos);
 }
 
 }  // namespace

@@ -55,4 +55,17 @@ TEST(SvgPlot, LogAxisTicksArePowersOfTenAndRejectNonPositive) {
   EXPECT_NE(expect_error([] { draft::render_svg(draft::LinePlot{}); }).find("no series"), std::string::npos);
 }
 
+TEST(SvgPlot, AsymmetricBandIsDrawnAndWidensTheAxis) {
+  draft::LinePlot plot;
+  draft::PlotSeries s{"median", {1, 2, 3}, {1, 2, 2}, {}, "", false};
+  s.band_low = {0.5, 1, 1.5};
+  s.band_high = {1.5, 6, 2.5};  // the band reaches 6, the line only 2
+  plot.series.push_back(s);
+  const std::string svg = draft::render_svg(plot);
+  EXPECT_NE(svg.find("<polygon"), std::string::npos);
+  EXPECT_NE(svg.find(">6</text>"), std::string::npos);
+  plot.series[0].band_high.pop_back();
+  EXPECT_NE(expect_error([&] { draft::render_svg(plot); }).find("band_low and band_high"), std::string::npos);
+}
+
 }  // namespace

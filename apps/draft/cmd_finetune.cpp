@@ -73,8 +73,8 @@ int run_finetune_command(FinetuneFlags& f) {
 
 Command add_finetune_command(CLI::App& root) {
   auto f = std::make_shared<FinetuneFlags>();
-  CLI::App* sub = root.add_subcommand("finetune", "Fine-tune a model's LoRA on a differentiable reward (DRaFT, "
-                                                  "DRaFT-K, DRaFT-LV, ReFL, AlignProp)");
+  CLI::App* sub = root.add_subcommand("finetune", "Fine-tune a model's LoRA on a reward (DRaFT, DRaFT-K, "
+                                                  "DRaFT-LV, ReFL, AlignProp; DDPO for any reward)");
   f->config = std::make_unique<ConfigFlags>(sub);
   ConfigFlags& c = *f->config;
   const FinetuneConfig d;
@@ -88,7 +88,7 @@ Command add_finetune_command(CLI::App& root) {
   c.add("--run-dir", "/out_dir", "run folder (default runs/<date-time>)", d.out_dir);
   c.add("--device", "/device", "cpu, cuda or cuda:N", d.device);
   c.add("--dtype", "/dtype", "compute dtype of the frozen model: f32, f16 or bf16", d.dtype);
-  c.add("--method", "/method/name", "draft, draft-k, draft-lv, refl or alignprop", d.method.name);
+  c.add("--method", "/method/name", "draft, draft-k, draft-lv, refl, alignprop or ddpo", d.method.name);
   c.add("--k", "/method/k", "draft-k: the last K steps keep gradients", d.method.k);
   c.add("--lv-n", "/method/lv_n", "draft-lv: re-noised copies of the last step", d.method.lv_n);
   sub->add_option("--refl-range", f->refl_range, "refl: stop-step range A:B (0-based step indices)");
@@ -101,6 +101,17 @@ Command add_finetune_command(CLI::App& root) {
         d.method.alignprop_distribution);
   c.add("--alignprop-mean", "/method/alignprop_mean", "alignprop: mean of the gaussian K", d.method.alignprop_mean);
   c.add("--alignprop-std", "/method/alignprop_std", "alignprop: std of the gaussian K", d.method.alignprop_std);
+  c.add("--ddpo-clip-range", "/method/ddpo_clip_range", "ddpo: PPO ratio clip range", d.method.ddpo_clip_range);
+  c.add("--ddpo-adv-clip", "/method/ddpo_adv_clip", "ddpo: advantage clip", d.method.ddpo_adv_clip);
+  c.add("--ddpo-timestep-fraction", "/method/ddpo_timestep_fraction", "ddpo: fraction of the steps trained on",
+        d.method.ddpo_timestep_fraction);
+  c.add("--ddpo-inner-epochs", "/method/ddpo_inner_epochs", "ddpo: optimizer steps per sample batch",
+        d.method.ddpo_inner_epochs);
+  c.add("--ddpo-per-prompt", "/method/ddpo_per_prompt", "ddpo: normalise advantages per prompt (true/false)",
+        d.method.ddpo_per_prompt);
+  c.add("--ddpo-buffer-size", "/method/ddpo_buffer_size", "ddpo: rewards kept per prompt", d.method.ddpo_buffer_size);
+  c.add("--ddpo-min-count", "/method/ddpo_min_count", "ddpo: rewards a prompt needs before its own statistics",
+        d.method.ddpo_min_count);
   c.add("--lora-rank", "/lora/rank", "LoRA rank", d.lora.rank);
   c.add("--lora-alpha", "/lora/alpha", "LoRA alpha (0: = rank)", d.lora.alpha);
   c.add("--lora-targets", "/lora/targets", "UNet module patterns to adapt", d.lora.targets);
@@ -131,6 +142,10 @@ Command add_finetune_command(CLI::App& root) {
         std::vector<std::string>{});
   c.add("--eval-n", "/eval/images_per_prompt", "held-out images per prompt", d.eval.images_per_prompt);
   c.add("--eval-seed", "/eval/seed", "seed of the held-out noise", d.eval.seed);
+  c.add("--eval-at", "/eval/at", "also evaluate at these steps (repeat)", std::vector<int64_t>{});
+  c.add("--eval-reward", "/eval/reward", "reward spec of the evaluation (default: the training reward)",
+        d.eval.reward);
+  c.add("--eval-eta", "/eval/eta", "DDIM eta of the evaluation (-1: --eta)", d.eval.eta);
   return {sub, [f] { return run_finetune_command(*f); }};
 }
 

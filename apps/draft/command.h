@@ -22,5 +22,6 @@ Command add_score_command(CLI::App& root);
 Command add_lora_command(CLI::App& root);
 Command add_plot_command(CLI::App& root);
 Command add_finetune_command(CLI::App& root);
+Command add_bench_command(CLI::App& root);
 
 }  // namespace draft::cli

@@ -1,6 +1,8 @@
 // FinetuneConfig: JSON round trip and validation with key names in every message.
 #include "finetune/finetune_config.h"
 
+#include <algorithm>
+
 #include <fstream>
 #include <set>
 
@@ -66,9 +68,12 @@ nlohmann::json FinetuneConfig::to_json() const {
             {"lora_format", train.lora_format}}},
           {"eval",
            {{"every", eval.every},
+            {"at", eval.at},
             {"prompts", eval.prompts},
             {"images_per_prompt", eval.images_per_prompt},
-            {"seed", eval.seed}}}};
+            {"seed", eval.seed},
+            {"reward", eval.reward},
+            {"eta", eval.eta}}}};
 }
 
 FinetuneConfig FinetuneConfig::from_json(const nlohmann::json& json, const std::string& source) {
@@ -121,13 +126,23 @@ FinetuneConfig FinetuneConfig::from_json(const nlohmann::json& json, const std::
   }
   if (json.contains("eval")) {
     const auto& e = json.at("eval");
-    check_keys(e, "eval", {"every", "prompts", "images_per_prompt", "seed"}, source);
+    check_keys(e, "eval", {"every", "at", "prompts", "images_per_prompt", "seed", "reward", "eta"}, source);
     read(e, "every", c.eval.every, "eval", source);
+    read(e, "at", c.eval.at, "eval", source);
+    read(e, "reward", c.eval.reward, "eval", source);
+    read(e, "eta", c.eval.eta, "eval", source);
     read(e, "prompts", c.eval.prompts, "eval", source);
     read(e, "images_per_prompt", c.eval.images_per_prompt, "eval", source);
     read(e, "seed", c.eval.seed, "eval", source);
   }
   return c;
+}
+
+bool EvalConfig::due(int64_t step, int64_t total) const {
+  if (every <= 0 && at.empty()) return false;
+  if (step == 0 || step == total) return true;
+  if (every > 0 && step % every == 0) return true;
+  return std::find(at.begin(), at.end(), step) != at.end();
 }
 
 void FinetuneConfig::validate() const {
@@ -139,6 +154,8 @@ void FinetuneConfig::validate() const {
   DRAFT_CHECK(sampler.steps >= 1, "sampler.steps must be >= 1, got ", sampler.steps);
   DRAFT_CHECK(sampler.eta >= 0.0, "sampler.eta must be >= 0, got ", sampler.eta);
   method.validate(sampler.steps);
+  DRAFT_CHECK(method.name != "ddpo" || sampler.eta > 0.0, "method ddpo needs a stochastic sampler for its "
+              "log-probabilities: set sampler.eta > 0 (--eta 1, as DDPO), got ", sampler.eta);
   lora.validate();
   DRAFT_CHECK(optimizer.lr > 0, "optimizer.lr must be > 0, got ", optimizer.lr);
   DRAFT_CHECK(optimizer.beta1 >= 0 && optimizer.beta1 < 1, "optimizer.beta1 must be in [0, 1), got ",
@@ -159,7 +176,8 @@ void FinetuneConfig::validate() const {
   DRAFT_CHECK(train.max_bad_steps >= 1, "train.max_bad_steps must be >= 1, got ", train.max_bad_steps);
   DRAFT_CHECK(train.lora_format == "diffusers" || train.lora_format == "kohya",
               "train.lora_format must be diffusers or kohya, got '", train.lora_format, "'");
-  DRAFT_CHECK(eval.every >= 0, "eval.every must be >= 0 (0: never), got ", eval.every);
+  DRAFT_CHECK(eval.every >= 0, "eval.every must be >= 0 (0: not periodically), got ", eval.every);
+  for (int64_t s : eval.at) DRAFT_CHECK(s >= 1, "eval.at holds step ", s, "; steps are >= 1 (step 0 is always evaluated)");
   DRAFT_CHECK(eval.images_per_prompt >= 1, "eval.images_per_prompt must be >= 1, got ", eval.images_per_prompt);
 }
 

@@ -39,10 +39,17 @@ struct TrainConfig {
 
 /// The `eval.*` keys: held-out evaluation at fixed seeds and prompts, and the sample grids.
 struct EvalConfig {
-  int64_t every = 25;              ///< evaluate every N steps (and at step 0 and at the end); 0: never
+  int64_t every = 25;              ///< evaluate every N steps (and at step 0 and at the end); 0: not periodically
+  std::vector<int64_t> at;         ///< evaluate at these steps too (e.g. log-spaced ones for a benchmark)
   std::vector<std::string> prompts;  ///< empty: the training prompts
   int64_t images_per_prompt = 2;
   uint64_t seed = 1000000;         ///< distinct from the training seeds
+  std::string reward;              ///< reward spec of the evaluation; empty: the training reward
+  double eta = -1;                 ///< DDIM η of the evaluation; < 0: sampler.eta
+
+  /// Whether step `step` (1-based, of `total`) is evaluated: every N, listed in `at`, or the last step
+  /// when any evaluation is configured. Step 0 (the base model) follows the same rule as the last.
+  bool due(int64_t step, int64_t total) const;
 };
 
 struct FinetuneConfig {

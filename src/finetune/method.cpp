@@ -15,7 +15,9 @@ const std::set<std::string> kKeys = {"name",          "k",           "lv_n",
                                      "refl_min",      "refl_max",    "refl_loss",
                                      "refl_margin",   "refl_scale",  "alignprop_k_min",
                                      "alignprop_k_max", "alignprop_distribution", "alignprop_mean",
-                                     "alignprop_std"};
+                                     "alignprop_std", "ddpo_clip_range", "ddpo_adv_clip",
+                                     "ddpo_timestep_fraction", "ddpo_inner_epochs", "ddpo_per_prompt",
+                                     "ddpo_buffer_size", "ddpo_min_count"};
 
 std::string joined(const std::vector<std::string>& names) {
   std::string out;
@@ -25,7 +27,7 @@ std::string joined(const std::vector<std::string>& names) {
 
 }  // namespace
 
-std::vector<std::string> method_names() { return {"draft", "draft-k", "draft-lv", "refl", "alignprop"}; }
+std::vector<std::string> method_names() { return {"draft", "draft-k", "draft-lv", "refl", "alignprop", "ddpo"}; }
 
 MethodConfig MethodConfig::from_json(const ConfigJson& c, const MethodConfig& base) {
   DRAFT_CHECK(c.json.is_object(), c.source, ": 'method' must be a JSON object");
@@ -49,6 +51,13 @@ MethodConfig MethodConfig::from_json(const ConfigJson& c, const MethodConfig& ba
   v.alignprop_distribution = m.get<std::string>("alignprop_distribution", v.alignprop_distribution);
   v.alignprop_mean = m.get<double>("alignprop_mean", v.alignprop_mean);
   v.alignprop_std = m.get<double>("alignprop_std", v.alignprop_std);
+  v.ddpo_clip_range = m.get<double>("ddpo_clip_range", v.ddpo_clip_range);
+  v.ddpo_adv_clip = m.get<double>("ddpo_adv_clip", v.ddpo_adv_clip);
+  v.ddpo_timestep_fraction = m.get<double>("ddpo_timestep_fraction", v.ddpo_timestep_fraction);
+  v.ddpo_inner_epochs = m.get<int64_t>("ddpo_inner_epochs", v.ddpo_inner_epochs);
+  v.ddpo_per_prompt = m.get<bool>("ddpo_per_prompt", v.ddpo_per_prompt);
+  v.ddpo_buffer_size = m.get<int64_t>("ddpo_buffer_size", v.ddpo_buffer_size);
+  v.ddpo_min_count = m.get<int64_t>("ddpo_min_count", v.ddpo_min_count);
   return v;
 }
 
@@ -65,7 +74,14 @@ nlohmann::json MethodConfig::to_json() const {
           {"alignprop_k_max", alignprop_k_max},
           {"alignprop_distribution", alignprop_distribution},
           {"alignprop_mean", alignprop_mean},
-          {"alignprop_std", alignprop_std}};
+          {"alignprop_std", alignprop_std},
+          {"ddpo_clip_range", ddpo_clip_range},
+          {"ddpo_adv_clip", ddpo_adv_clip},
+          {"ddpo_timestep_fraction", ddpo_timestep_fraction},
+          {"ddpo_inner_epochs", ddpo_inner_epochs},
+          {"ddpo_per_prompt", ddpo_per_prompt},
+          {"ddpo_buffer_size", ddpo_buffer_size},
+          {"ddpo_min_count", ddpo_min_count}};
 }
 
 std::pair<int64_t, int64_t> MethodConfig::refl_range(int64_t steps) const {
@@ -103,6 +119,21 @@ void MethodConfig::validate(int64_t steps) const {
     DRAFT_CHECK(std::isfinite(alignprop_std) && alignprop_std >= 0, "method.alignprop_std must be >= 0, got ",
                 alignprop_std);
   }
+  if (name == "ddpo") {
+    DRAFT_CHECK(std::isfinite(ddpo_clip_range) && ddpo_clip_range > 0, "method.ddpo_clip_range must be > 0, got ",
+                ddpo_clip_range, " (--ddpo-clip-range; DDPO uses 1e-4)");
+    DRAFT_CHECK(std::isfinite(ddpo_adv_clip) && ddpo_adv_clip > 0, "method.ddpo_adv_clip must be > 0, got ",
+                ddpo_adv_clip, " (--ddpo-adv-clip; DDPO uses 5)");
+    DRAFT_CHECK(ddpo_timestep_fraction > 0 && ddpo_timestep_fraction <= 1, "method.ddpo_timestep_fraction must be in "
+                "(0, 1], got ", ddpo_timestep_fraction, " (--ddpo-timestep-fraction)");
+    DRAFT_CHECK(ddpo_inner_epochs >= 1, "method.ddpo_inner_epochs must be >= 1, got ", ddpo_inner_epochs,
+                " (--ddpo-inner-epochs)");
+    DRAFT_CHECK(ddpo_buffer_size >= 1, "method.ddpo_buffer_size must be >= 1, got ", ddpo_buffer_size,
+                " (--ddpo-buffer-size)");
+    DRAFT_CHECK(ddpo_min_count >= 1 && ddpo_min_count <= ddpo_buffer_size, "method.ddpo_min_count must be in [1, "
+                "method.ddpo_buffer_size] (", ddpo_buffer_size, "), got ", ddpo_min_count,
+                " (--ddpo-min-count): a prompt's buffer never holds more than buffer_size rewards");
+  }
 }
 
 void parse_refl_range(const std::string& text, MethodConfig& config) {
@@ -125,6 +156,7 @@ std::unique_ptr<Method> make_method(const MethodConfig& config) {
   if (config.name == "draft-lv") return make_draft_lv_method(config.lv_n);
   if (config.name == "refl") return make_refl_method(config);
   if (config.name == "alignprop") return make_alignprop_method(config);
+  if (config.name == "ddpo") return make_ddpo_method(config);
   fail("method.name '", config.name, "' is not a method (one of ", joined(method_names()), "; --method)");
 }
 

@@ -1,6 +1,6 @@
-// Method: one reward fine-tuning algorithm (DRaFT, DRaFT-K, DRaFT-LV, ReFL, AlignProp; DESIGN.md
+// Method: one reward fine-tuning algorithm (DRaFT, DRaFT-K, DRaFT-LV, ReFL, AlignProp, DDPO; DESIGN.md
 // section 3) behind one interface, so the trainer never names a method: it builds a MethodContext per
-// batch, calls run(), backpropagates the returned loss and logs the rest.
+// batch, calls run(), backpropagates the returned loss (unless the method did) and logs the rest.
 #pragma once
 
 #include <cstdint>
@@ -32,7 +32,7 @@ struct SamplerSettings {
 /// Everything one method step needs for one batch of B samples.
 struct MethodContext {
   const StableDiffusion* sd = nullptr;  ///< scheduler, UNet, VAE (frozen apart from `params`)
-  Reward* reward = nullptr;             ///< differentiable, higher is better
+  Reward* reward = nullptr;             ///< higher is better; differentiable unless the method says otherwise
   std::vector<std::string> prompts;     ///< B prompts (for the reward)
   Conditioning conditioning;            ///< their text embeddings (uncond filled for guidance)
   at::Tensor x_T;                       ///< (B, C, h, w) initial noise, in the model's dtype and device
@@ -42,6 +42,11 @@ struct MethodContext {
   /// The model call ε̂(x, t). Undefined: guided_eps(sd->unet, conditioning, sampler.guidance_scale).
   /// Set it to wrap the model (tests count calls; a LoRA-free test adds its own parameter here).
   EpsFn eps;
+  /// Where this call sits in training: the optimizer step and the micro-batch within it (DDPO's inner
+  /// epochs re-use the samples of micro-batch m of the cycle's first step).
+  int64_t step = 0;
+  int64_t micro_batch = 0;
+  int64_t micro_batches = 1;  ///< train.grad_accumulation: a method that calls backward scales by 1/this
 };
 
 /// What one method step returns.
@@ -54,22 +59,32 @@ struct MethodStep {
                                      ///< backward when checkpointing)
   std::vector<int64_t> draws;  ///< the method's random draw: AlignProp's K per sample, ReFL's stop step
   std::map<std::string, double> stats;  ///< method-specific numbers for logging (e.g. "k_mean")
+  /// True when run() already accumulated the gradient of loss / micro_batches into the parameters'
+  /// .grad (DDPO backpropagates one timestep at a time to hold one UNet graph); `loss` is then detached.
+  bool gradients_accumulated = false;
 };
 
-/// A fine-tuning method. Implementations are stateless between steps (all randomness comes from the
-/// context's generator), so a resumed run continues identically.
+/// A fine-tuning method. All randomness comes from the context's generator; what a method keeps between
+/// steps (DDPO: its samples and per-prompt reward buffers) it hands out as state(), which the trainer
+/// stores in the run checkpoint, so a resumed run continues identically.
 class Method {
  public:
   virtual ~Method() = default;
   /// The method's name as in the config ("draft-lv").
   virtual std::string name() const = 0;
-  /// One forward pass over the batch: sample, decode, score, and build the loss. Does not call backward.
+  /// One forward pass over the batch: sample, decode, score, and build the loss. Does not call backward
+  /// unless it says so (MethodStep::gradients_accumulated).
   virtual MethodStep run(MethodContext& context) = 0;
+  /// False for methods that only need reward values (DDPO): they accept non-differentiable rewards.
+  virtual bool needs_differentiable_reward() const { return true; }
+  /// Tensors to restore with load_state() on resume; names are [A-Za-z0-9_]+.
+  virtual std::vector<std::pair<std::string, at::Tensor>> state() const { return {}; }
+  virtual void load_state(const std::map<std::string, at::Tensor>& /*state*/) {}
 };
 
 /// The `method.*` config keys.
 struct MethodConfig {
-  std::string name = "draft-lv";  ///< draft | draft-k | draft-lv | refl | alignprop
+  std::string name = "draft-lv";  ///< draft | draft-k | draft-lv | refl | alignprop | ddpo
   int64_t k = 1;                  ///< draft-k: steps that keep gradients
   int64_t lv_n = 2;               ///< draft-lv: re-noised copies per sample
   /// refl: the stop step index s is drawn uniformly from [refl_min, refl_max] (0-based step indices);
@@ -84,6 +99,14 @@ struct MethodConfig {
   std::string alignprop_distribution = "uniform";  ///< uniform | gaussian (rounded, clipped to the bounds)
   double alignprop_mean = 10.0;
   double alignprop_std = 3.0;
+  // DDPO (Black et al. 2023; ddpo-pytorch's defaults).
+  double ddpo_clip_range = 1e-4;       ///< PPO ratio clip ε: ratio kept in [1 − ε, 1 + ε]
+  double ddpo_adv_clip = 5.0;          ///< advantages clipped to [−a, a]
+  double ddpo_timestep_fraction = 1.0; ///< fraction of the N steps trained on per sample batch
+  int64_t ddpo_inner_epochs = 1;       ///< optimizer steps per sample batch (the first with fresh samples)
+  bool ddpo_per_prompt = true;         ///< normalise advantages per prompt (else over the batch)
+  int64_t ddpo_buffer_size = 16;       ///< rewards kept per prompt
+  int64_t ddpo_min_count = 16;         ///< below this many, a prompt uses the batch's mean and std
 
   /// Reads the keys present in `c` (a "method" object) over `base`; unknown keys and wrong types throw
   /// draft::Error naming the file and the key ("method.k"). Not validated.

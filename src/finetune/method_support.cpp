@@ -8,12 +8,14 @@
 
 namespace draft {
 
-void check_context(const MethodContext& c) {
+void check_context(const MethodContext& c, bool reward_values_only) {
   DRAFT_CHECK(c.sd != nullptr && c.sd->scheduler && c.sd->vae, "method: the context has no model (MethodContext.sd)");
   DRAFT_CHECK(c.reward != nullptr, "method: the context has no reward (MethodContext.reward)");
-  DRAFT_CHECK(c.reward->differentiable(), "reward '", c.reward->name(),
+  DRAFT_CHECK(reward_values_only || c.reward->differentiable(), "reward '", c.reward->name(),
               "' is not differentiable: gradient methods need a differentiable reward (use DDPO, or e.g. jpeg-proxy)");
   DRAFT_CHECK(c.x_T.defined() && c.x_T.dim() == 4, "method: x_T must be a (B, C, h, w) latent");
+  DRAFT_CHECK(c.micro_batches >= 1 && c.micro_batch >= 0 && c.micro_batch < c.micro_batches,
+              "method: micro_batch ", c.micro_batch, " must be in [0, micro_batches = ", c.micro_batches, ")");
   DRAFT_CHECK(c.sampler.steps >= 1, "sampler.steps must be at least 1, got ", c.sampler.steps);
   DRAFT_CHECK(c.eps || (c.sd->unet && c.conditioning.cond.defined()),
               "method: the context has neither an eps function nor a UNet with conditioning");

@@ -13,8 +13,9 @@
 
 namespace draft {
 
-/// Throws draft::Error naming the missing or inconsistent field of a MethodContext.
-void check_context(const MethodContext& context);
+/// Throws draft::Error naming the missing or inconsistent field of a MethodContext (and a
+/// non-differentiable reward unless `reward_values_only`).
+void check_context(const MethodContext& context, bool reward_values_only = false);
 
 /// context.eps, or guided_eps(sd->unet, conditioning, sampler.guidance_scale) when it is undefined.
 EpsFn context_eps(const MethodContext& context);
@@ -39,5 +40,6 @@ std::unique_ptr<Method> make_draft_k_method(const std::string& name, int64_t k);
 std::unique_ptr<Method> make_draft_lv_method(int64_t n);
 std::unique_ptr<Method> make_refl_method(const MethodConfig& config);
 std::unique_ptr<Method> make_alignprop_method(const MethodConfig& config);
+std::unique_ptr<Method> make_ddpo_method(const MethodConfig& config);
 
 }  // namespace draft

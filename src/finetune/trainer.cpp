@@ -12,12 +12,15 @@
 #include <cstdio>
 #include <cmath>
 #include <filesystem>
+#include <map>
+#include <optional>
 
 #include <torch/torch.h>
 
 #include "diffusion/text_to_image.h"
 #include "finetune/lora_file.h"
 #include "io/image_grid.h"
+#include "io/safetensors.h"
 #include "io/png.h"
 #include "pretrain/run_folder.h"
 #include "pretrain/training_schedule.h"
@@ -39,6 +42,33 @@ uint64_t derived_seed(uint64_t seed, int64_t step, uint64_t stream) {
   x *= 0x94D049BB133111EBULL;
   x ^= x >> 29;
   return x;
+}
+
+// A method's state() as buffers of one module, so the run checkpoint stores it ("method.<name>") next to
+// the LoRA and restores it strictly.
+class MethodStateHolder : public torch::nn::Module {
+ public:
+  explicit MethodStateHolder(const std::vector<std::pair<std::string, at::Tensor>>& tensors) {
+    for (const auto& [name, tensor] : tensors) register_buffer(name, tensor);
+  }
+  std::map<std::string, at::Tensor> tensors() const {
+    std::map<std::string, at::Tensor> out;
+    for (const auto& item : named_buffers()) out[item.key()] = item.value();
+    return out;
+  }
+};
+
+// Empty tensors shaped like the "method." entries of a checkpoint, for load_checkpoint to fill.
+std::vector<std::pair<std::string, at::Tensor>> method_state_in_checkpoint(const std::string& path,
+                                                                           c10::Device device) {
+  const std::string prefix = "method.";
+  SafeTensorsFile file(path);
+  std::vector<std::pair<std::string, at::Tensor>> out;
+  for (const auto& info : file.tensors()) {
+    if (info.name.rfind(prefix, 0) != 0) continue;
+    out.emplace_back(info.name.substr(prefix.size()), file.load(info.name, {std::nullopt, device}));
+  }
+  return out;
 }
 
 // The LoRA tensors as parameters of one module, so the run checkpoint stores them under stable names.
@@ -83,9 +113,13 @@ FinetuneSummary run_finetune(const FinetuneConfig& config, bool resume, const Fi
   RewardContext reward_context;
   reward_context.device = weights.device;
   RewardPtr reward = make_reward(config.reward, reward_context);
-  DRAFT_CHECK(reward->differentiable(), "reward '", reward->name(),
-              "' is not differentiable: DRaFT methods backpropagate through it; use a differentiable reward "
-              "(e.g. jpeg-proxy instead of jpeg) or an RL method");
+  const std::unique_ptr<Method> method = make_method(config.method);
+  DRAFT_CHECK(!method->needs_differentiable_reward() || reward->differentiable(), "reward '", reward->name(),
+              "' is not differentiable: method ", method->name(), " backpropagates through it; use a differentiable "
+              "reward (e.g. jpeg-proxy instead of jpeg) or --method ddpo, which needs only reward values");
+  // The held-out evaluation may measure another reward than the one trained on (e.g. train on jpeg-proxy,
+  // report the true jpeg size).
+  RewardPtr eval_reward = config.eval.reward.empty() ? nullptr : make_reward(config.eval.reward, reward_context);
   // LoRA's A is drawn from the global generator: seed it from the run's seed (and restore it after), so
   // that a run and its resumed twin start from the same adapter.
   LoRANetwork network;
@@ -102,7 +136,6 @@ FinetuneSummary run_finetune(const FinetuneConfig& config, bool resume, const Fi
                                             .betas({config.optimizer.beta1, config.optimizer.beta2})
                                             .weight_decay(config.optimizer.weight_decay)
                                             .eps(config.optimizer.eps));
-  const std::unique_ptr<Method> method = make_method(config.method);
   const LoRAFormat lora_format = parse_lora_format(config.train.lora_format);
   const bool guided = config.sampler.guidance_scale > 1.0;
   const int64_t size = sd.default_image_size();
@@ -112,7 +145,10 @@ FinetuneSummary run_finetune(const FinetuneConfig& config, bool resume, const Fi
   progress.seed = config.train.seed;
   double wall_offset = 0;
   if (continuing) {
-    progress = load_checkpoint(run.checkpoint_path(), {{"lora.", holder.get()}}, &optimizer).progress;
+    auto state = std::make_shared<MethodStateHolder>(method_state_in_checkpoint(run.checkpoint_path(), weights.device));
+    progress = load_checkpoint(run.checkpoint_path(), {{"lora.", holder.get()}, {"method.", state.get()}}, &optimizer)
+                   .progress;
+    method->load_state(state->tensors());
     run.truncate_metrics_after(progress.step);
     for (const auto& record : read_metrics(run.metrics_path())) {
       if (record.value("kind", "") == "eval") {
@@ -128,16 +164,16 @@ FinetuneSummary run_finetune(const FinetuneConfig& config, bool resume, const Fi
     DRAFT_LOG_INFO("resuming {} at step {} of {}", run.dir(), progress.step, config.train.steps);
   }
 
+  double train_seconds = 0;  // optimizer steps only: evaluation and checkpoint writing are not counted
   auto evaluate = [&](int64_t step) {
-    if (config.eval.every <= 0) return;
     RewardEvalOptions eval;
     eval.prompts = config.eval.prompts.empty() ? prompts : config.eval.prompts;
     eval.images_per_prompt = config.eval.images_per_prompt;
     eval.steps = config.sampler.steps;
     eval.guidance_scale = config.sampler.guidance_scale;
-    eval.eta = config.sampler.eta;
+    eval.eta = config.eval.eta >= 0 ? config.eval.eta : config.sampler.eta;
     eval.seed = config.eval.seed;
-    const RewardEvalResult result = evaluate_reward(sd, *reward, eval);
+    const RewardEvalResult result = evaluate_reward(sd, eval_reward ? *eval_reward : *reward, eval);
     std::filesystem::create_directories(run.file("samples"));
     GridOptions grid;
     grid.columns = eval.images_per_prompt;
@@ -147,22 +183,26 @@ FinetuneSummary run_finetune(const FinetuneConfig& config, bool resume, const Fi
                              {"eval_reward_mean", result.overall.mean},
                              {"eval_reward_std", result.overall.std},
                              {"eval_reward_ci95", {result.overall.ci_low, result.overall.ci_high}},
-                             {"feature_space", result.feature_space}};
+                             {"feature_space", result.feature_space},
+                             {"reward_queries", summary.reward_queries},
+                             {"unet_evals", summary.unet_evals},
+                             {"wall_time", wall_offset + train_seconds}};
     if (result.diversity) record["diversity"] = *result.diversity;
     run.append_metrics(record);
     if (summary.first_eval.is_null()) summary.first_eval = record;
     summary.last_eval = record;
   };
   auto save = [&](int64_t step, bool final) {
-    save_checkpoint(run.checkpoint_path(), {{"lora.", holder.get()}}, &optimizer, progress, config.to_json());
+    MethodStateHolder state(method->state());
+    save_checkpoint(run.checkpoint_path(), {{"lora.", holder.get()}, {"method.", &state}}, &optimizer, progress,
+                    config.to_json());
     const std::string lora_file =
         run.file(final ? "lora_final.safetensors" : "lora_step_" + step_name(step) + ".safetensors");
     save_lora(network, lora_file, lora_format);
     summary.lora_path = lora_file;
   };
 
-  if (progress.step == 0) evaluate(0);  // the base model: LoRA's B is zero
-  double train_seconds = 0;  // optimizer steps only: evaluation and checkpoint writing are not counted
+  if (progress.step == 0 && config.eval.due(0, config.train.steps)) evaluate(0);  // the base model: B = 0
   std::unique_ptr<ProgressBar> bar;
   if (!hooks.quiet) bar = std::make_unique<ProgressBar>(config.train.steps, "finetune " + method->name());
   int64_t bad_in_row = 0;
@@ -176,6 +216,7 @@ FinetuneSummary run_finetune(const FinetuneConfig& config, bool resume, const Fi
     double loss_sum = 0;
     std::vector<at::Tensor> rewards;
     int64_t queries = 0, evals = 0;
+    std::map<std::string, double> stats;  // the method's numbers, averaged over the micro-batches
     bool bad = false;
     for (int64_t micro = 0; micro < config.train.grad_accumulation; ++micro) {
       at::Generator data_gen = at::detail::createCPUGenerator(derived_seed(config.train.seed, step, 2 * micro));
@@ -193,6 +234,9 @@ FinetuneSummary run_finetune(const FinetuneConfig& config, bool resume, const Fi
       context.generator = at::detail::createCPUGenerator(derived_seed(config.train.seed, step, 2 * micro + 1));
       context.params = params;
       context.sampler = config.sampler;
+      context.step = step;
+      context.micro_batch = micro;
+      context.micro_batches = config.train.grad_accumulation;
       MethodStep out = method->run(context);
       const double loss = out.loss.item<double>();
       queries += out.reward_queries;
@@ -203,7 +247,8 @@ FinetuneSummary run_finetune(const FinetuneConfig& config, bool resume, const Fi
         break;
       }
       loss_sum += loss;
-      (out.loss / static_cast<double>(config.train.grad_accumulation)).backward();
+      for (const auto& [key, value] : out.stats) stats[key] += value / static_cast<double>(config.train.grad_accumulation);
+      if (!out.gradients_accumulated) (out.loss / static_cast<double>(config.train.grad_accumulation)).backward();
     }
     double grad_norm = NAN;
     if (!bad) {
@@ -241,6 +286,9 @@ FinetuneSummary run_finetune(const FinetuneConfig& config, bool resume, const Fi
                              {"wall_time", wall},
                              {"skipped", bad},
                              {"skipped_total", summary.skipped_steps}};
+    for (const auto& [key, value] : stats) {
+      if (!record.contains(key)) record[key] = finite(value) ? nlohmann::json(value) : nlohmann::json();
+    }
     run.append_metrics(record);
     if (hooks.on_step) hooks.on_step(record);
     if (bar) {
@@ -250,7 +298,7 @@ FinetuneSummary run_finetune(const FinetuneConfig& config, bool resume, const Fi
     }
     const bool last = progress.step == config.train.steps;
     if (progress.step % config.train.save_every == 0 || last) save(progress.step, last);
-    if (config.eval.every > 0 && (progress.step % config.eval.every == 0 || last)) evaluate(progress.step);
+    if (config.eval.due(progress.step, config.train.steps)) evaluate(progress.step);
     summary.wall_time_s = wall;
   }
   if (bar) bar->finish();

@@ -1,4 +1,5 @@
-// SVG line plots: axes with nice ticks (linear or log10 x), series with optional shaded bands, legend.
+// SVG line plots: axes with nice ticks (linear or log10 x), series with optional shaded bands (± spread or
+// low..high), legend.
 #include "io/svg_plot.h"
 
 #include <algorithm>
@@ -58,6 +59,13 @@ struct Range {
   }
 };
 
+// The band around point i: [band_low, band_high] when given, else y ± spread; NaN when there is none.
+std::pair<double, double> band_at(const PlotSeries& s, std::size_t i) {
+  if (!s.band_low.empty()) return {s.band_low[i], s.band_high[i]};
+  if (!s.spread.empty() && std::isfinite(s.spread[i])) return {s.y[i] - s.spread[i], s.y[i] + s.spread[i]};
+  return {NAN, NAN};
+}
+
 }  // namespace
 
 std::vector<double> nice_ticks(double low, double high, int count) {
@@ -90,14 +98,16 @@ std::string render_svg(const LinePlot& plot) {
                 s.y.size(), " y values");
     DRAFT_CHECK(s.spread.empty() || s.spread.size() == s.y.size(), "plot series '", s.name,
                 "': spread must have one value per point");
+    DRAFT_CHECK(s.band_low.size() == s.band_high.size() && (s.band_low.empty() || s.band_low.size() == s.y.size()),
+                "plot series '", s.name, "': band_low and band_high must have one value per point");
     for (std::size_t i = 0; i < s.x.size(); ++i) {
       if (!std::isfinite(s.x[i]) || !std::isfinite(s.y[i])) continue;
       DRAFT_CHECK(!plot.log_x || s.x[i] > 0, "plot '", plot.title, "': a log x axis needs x > 0, series '", s.name,
                   "' has x = ", s.x[i]);
       xr.add(plot.log_x ? std::log10(s.x[i]) : s.x[i]);
-      const double spread = s.spread.empty() || !std::isfinite(s.spread[i]) ? 0.0 : s.spread[i];
-      yr.add(s.y[i] - spread);
-      yr.add(s.y[i] + spread);
+      const auto [low, high] = band_at(s, i);
+      yr.add(std::isfinite(low) ? low : s.y[i]);
+      yr.add(std::isfinite(high) ? high : s.y[i]);
     }
   }
   for (const auto& [value, label] : plot.reference_lines) yr.add(value);
@@ -161,9 +171,10 @@ std::string render_svg(const LinePlot& plot) {
     for (std::size_t i = 0; i < s.x.size(); ++i) {
       if (!std::isfinite(s.x[i]) || !std::isfinite(s.y[i])) continue;
       line += fmt::format("{}{:.1f},{:.1f}", line.empty() ? "" : " ", px(s.x[i]), py(s.y[i]));
-      if (!s.spread.empty() && std::isfinite(s.spread[i])) {
-        upper += fmt::format(" {:.1f},{:.1f}", px(s.x[i]), py(s.y[i] + s.spread[i]));
-        lower = fmt::format(" {:.1f},{:.1f}", px(s.x[i]), py(s.y[i] - s.spread[i])) + lower;
+      const auto [low, high] = band_at(s, i);
+      if (std::isfinite(low) && std::isfinite(high)) {
+        upper += fmt::format(" {:.1f},{:.1f}", px(s.x[i]), py(high));
+        lower = fmt::format(" {:.1f},{:.1f}", px(s.x[i]), py(low)) + lower;
       }
     }
     if (!upper.empty()) {

@@ -15,6 +15,10 @@ struct PlotSeries {
   std::vector<double> spread;
   std::string color;  ///< CSS colour; empty: the palette's next colour
   bool dashed = false;
+  /// Optional band from band_low to band_high (e.g. min..max over seeds), one value each per point, drawn
+  /// shaded like `spread`; used instead of `spread` when given. Empty: none.
+  std::vector<double> band_low = {};  // "= {}": aggregate initialisers may leave them out without a warning
+  std::vector<double> band_high = {};
 };
 
 struct LinePlot {

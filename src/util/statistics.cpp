@@ -1,4 +1,4 @@
-// Correlations of paired samples.
+// Correlations of paired samples and medians.
 #include "util/statistics.h"
 
 #include <algorithm>
@@ -42,6 +42,17 @@ std::vector<double> ranks_with_ties(const std::vector<double>& values) {
 
 double spearman_correlation(const std::vector<double>& a, const std::vector<double>& b) {
   return pearson_correlation(ranks_with_ties(a), ranks_with_ties(b));
+}
+
+double median(std::vector<double> values) {
+  DRAFT_CHECK(!values.empty(), "the median of an empty sample is undefined");
+  const std::size_t mid = values.size() / 2;
+  std::nth_element(values.begin(), values.begin() + static_cast<std::ptrdiff_t>(mid), values.end());
+  const double upper = values[mid];
+  if (values.size() % 2 == 1) return upper;
+  // The lower middle value is the largest of the first half.
+  const double lower = *std::max_element(values.begin(), values.begin() + static_cast<std::ptrdiff_t>(mid));
+  return (lower + upper) / 2;
 }
 
 }  // namespace draft

@@ -1,4 +1,5 @@
-// Correlations of paired samples, for reports such as the JPEG proxy's agreement with the true size.
+// Small statistics for reports: correlations of paired samples (the JPEG proxy's agreement with the true
+// size) and medians (benchmark tables over seeds).
 #pragma once
 
 #include <vector>
@@ -13,5 +14,8 @@ std::vector<double> ranks_with_ties(const std::vector<double>& values);
 
 /// Spearman's rank correlation: Pearson's correlation of the tie-averaged ranks.
 double spearman_correlation(const std::vector<double>& a, const std::vector<double>& b);
+
+/// The median of a non-empty sample (the mean of the two middle values for an even count).
+double median(std::vector<double> values);
 
 }  // namespace draft

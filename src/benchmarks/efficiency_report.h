@@ -1,0 +1,76 @@
+// The report of `draft bench efficiency`: reads the finished run folders <out>/<task>/<method>/seed<k>,
+// computes held-out reward against reward queries per method (median and min..max over seeds), the
+// queries each method needs to reach a reference method's final level, final numbers and a K ablation,
+// and writes results.json, results.md and one SVG per task. Partial benchmarks are fine: missing runs
+// show as "n/a" or as fewer seeds.
+#pragma once
+
+#include <cstdint>
+#include <optional>
+#include <string>
+#include <vector>
+
+#include <nlohmann/json.hpp>
+
+namespace draft {
+
+/// A task or method of the benchmark: its key (the folder name) and its label (tables, legends).
+struct BenchEntry {
+  std::string key;
+  std::string label;
+};
+
+/// What the report covers.
+struct EfficiencyReportSpec {
+  std::string out_dir;                  ///< holds <task>/<method>/seed<k>/ run folders
+  std::vector<BenchEntry> tasks;        ///< in table order
+  std::vector<BenchEntry> methods;      ///< in table order
+  std::string reference;                ///< method whose median final reward is the level of the reach table
+  std::string second_reference;         ///< a second reach table ("": none)
+  std::vector<std::string> k_ablation;  ///< methods of the K-ablation table
+};
+
+/// One held-out evaluation of a run (an "eval" record of metrics.jsonl).
+struct EvalPoint {
+  int64_t step = 0;
+  int64_t reward_queries = 0;  ///< training totals at that step (0 at step 0)
+  int64_t unet_evals = 0;
+  double wall_time = 0;
+  double reward = 0;  ///< eval_reward_mean
+};
+
+/// What the report reads from one finished run folder.
+struct RunRecord {
+  uint64_t seed = 0;
+  int64_t steps = 0;               ///< train.steps of its config.json
+  std::vector<EvalPoint> evals;    ///< in step order; the last one is at `steps`
+  std::vector<double> grad_norms;  ///< pre-clipping global norms of the steps that were not skipped
+  int64_t skipped_steps = 0;
+  int64_t reward_queries = 0;  ///< totals of the last step record
+  int64_t unet_evals = 0;
+  double wall_time = 0;
+};
+
+/// True when `run_dir` holds a finished run: config.json, a step record and an eval record at
+/// train.steps in metrics.jsonl, and lora_final.safetensors.
+bool run_is_finished(const std::string& run_dir);
+
+/// The finished runs among the seed<k> folders of `method_dir` (<out>/<task>/<method>), by seed.
+/// Unfinished ones (running, interrupted) are left out.
+std::vector<RunRecord> read_finished_runs(const std::string& method_dir);
+
+/// The training reward queries at the first evaluation whose held-out reward is >= level; none when no
+/// evaluation reaches it.
+std::optional<int64_t> first_reach_queries(const RunRecord& run, double level);
+
+/// Reads the runs and computes every number of the report (the content of results.json).
+nlohmann::json compute_efficiency_report(const EfficiencyReportSpec& spec);
+
+/// The Markdown tables of a computed report (the content of results.md).
+std::string efficiency_report_markdown(const nlohmann::json& report);
+
+/// compute_efficiency_report, then writes <out>/results.json, <out>/results.md and, for each task with
+/// finished runs, <out>/efficiency_<task>.svg. Returns the report.
+nlohmann::json write_efficiency_report(const EfficiencyReportSpec& spec);
+
+}  // namespace draft
