@@ -54,7 +54,6 @@ int run_finetune_command(FinetuneFlags& f) {
   if (resolved.value("out_dir", "").empty()) resolved["out_dir"] = default_run_dir();
   FinetuneConfig config = FinetuneConfig::from_json(resolved, "the resolved finetune config");
   config.validate();
-  configure_threads(0);
   // The embedded model's small tensors run fastest with one OpenBLAS thread (docs/performance.md).
   if (config.model.find("fashion") != std::string::npos) use_small_tensor_threading();
   std::cout << "run folder: " << config.out_dir << '\n';
