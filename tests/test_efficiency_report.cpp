@@ -134,7 +134,7 @@ TEST(EfficiencyReport, ReachTableLevelsQueriesAndRatios) {
   const json report = draft::write_efficiency_report(spec_in(dir.path()));
   const json& task = report["tasks"][0];
   EXPECT_DOUBLE_EQ(task["base_reward"].get<double>(), -0.5);  // median of five -0.5 and one -0.4
-  EXPECT_EQ(task["base_seeds"], 6);
+  EXPECT_EQ(task["base_runs"], 6);
 
   const json& a = task["reach"][0];
   EXPECT_EQ(a["reference"], "ref");
@@ -209,7 +209,7 @@ TEST(EfficiencyReport, WritesJsonMarkdownAndPlot) {
   EXPECT_NE(md.find("| Slow | 0/1 | not reached | n/a |"), std::string::npos) << md;
   EXPECT_NE(md.find("| None | 0/0 | n/a | n/a |"), std::string::npos) << md;
   EXPECT_NE(md.find("| Fast | 2 | 0.810 [0.720, 0.900] | 10 | 200 | 1 |"), std::string::npos) << md;
-  EXPECT_NE(md.find("| base model (step 0) | 6 | -0.500 |"), std::string::npos) << md;
+  EXPECT_NE(md.find("| base model (step 0) | 6 runs | -0.500 |"), std::string::npos) << md;
   EXPECT_NE(md.find("Level L = 0.700"), std::string::npos) << md;
   EXPECT_EQ(json::parse(draft::test::slurp(dir.file("results.json")))["tasks"][0]["key"], "t");
   const std::string svg = draft::test::slurp(dir.file("efficiency_t.svg"));

@@ -309,7 +309,7 @@ nlohmann::json compute_efficiency_report(const EfficiencyReportSpec& spec) {
     nlohmann::json t = {{"key", task.key},
                         {"label", task.label},
                         {"base_reward", base.empty() ? nlohmann::json() : nlohmann::json(median(base))},
-                        {"base_seeds", base.size()},
+                        {"base_runs", base.size()},  // every run evaluates the base model at step 0
                         {"methods", methods},
                         {"reach", nlohmann::json::array()}};
     for (const std::string& reference : {spec.reference, spec.second_reference}) {
@@ -344,7 +344,7 @@ std::string efficiency_report_markdown(const nlohmann::json& report) {
         "### Final held-out reward and cost per run\n\n"
         "| method | seeds | final held-out reward | reward queries | UNet evals | train time (s) |\n"
         "|---|---|---|---|---|---|\n";
-    md += fmt::format("| base model (step 0) | {} | {} | 0 | 0 | 0 |\n", task["base_seeds"].get<int64_t>(),
+    md += fmt::format("| base model (step 0) | {} runs | {} | 0 | 0 | 0 |\n", task["base_runs"].get<int64_t>(),
                       number_cell(task["base_reward"], "{:.3f}"));
     for (const auto& m : task["methods"]) {
       const nlohmann::json& f = m["final"];
