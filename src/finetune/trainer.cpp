@@ -58,7 +58,8 @@ class MethodStateHolder : public torch::nn::Module {
   }
 };
 
-// Empty tensors shaped like the "method." entries of a checkpoint, for load_checkpoint to fill.
+// The "method." entries of a checkpoint (prefix stripped) on `device`: the holder load_checkpoint then
+// matches strictly against the file.
 std::vector<std::pair<std::string, at::Tensor>> method_state_in_checkpoint(const std::string& path,
                                                                            c10::Device device) {
   const std::string prefix = "method.";

@@ -35,9 +35,12 @@ struct FinetuneHooks {
 /// Runs (or, with `resume`, continues) the run described by `config` in config.out_dir:
 ///   config.json                the resolved config
 ///   metrics.jsonl              per step: step, reward_mean, reward_std, loss, grad_norm, lr, reward_queries,
-///                              unet_evals, wall_time (seconds of optimizer steps, evaluation excluded), skipped; per evaluation: kind "eval", step,
-///                              eval_reward_mean/std/ci95, diversity, drift (from step 0, the base model)
-///   checkpoint.safetensors     LoRA, AdamW state and step (every train.save_every steps and at the end)
+///                              unet_evals, wall_time (seconds of optimizer steps, evaluation excluded), skipped,
+///                              and the method's stats (DDPO: approx_kl, clip_frac, ...); per evaluation (step 0,
+///                              eval.every, eval.at, the last step): kind "eval", step, eval_reward_mean/std/ci95,
+///                              diversity, and the training totals reward_queries, unet_evals, wall_time
+///   checkpoint.safetensors     LoRA, AdamW state, step and the method's state (every train.save_every steps and
+///                              at the end)
 ///   lora_step_NNNNNN.safetensors, lora_final.safetensors   LoRA files in train.lora_format
 ///   samples/step_NNNNNN.png    the evaluation grid, one row per eval prompt (step 0: the base model)
 /// Every random draw of step s comes from generators seeded by (train.seed, s), so a resumed run continues
