@@ -2,12 +2,13 @@
 #   make demo       install what is missing, build, run the main job
 #   make test       install what is missing, build, run the unit tests
 #   make test-slow  the slow tests too
+#   make test-gpu   the tests that need CUDA (a CUDA LibTorch build; skipped without a GPU)
 #   make fuzz       build the safetensors fuzzer with clang and run it (FUZZ_SECONDS, default 600)
 BUILD ?= build
 JOBS ?= $(shell nproc)
 CMAKE_FLAGS ?=
 
-.PHONY: deps build demo test test-slow fuzz clean
+.PHONY: deps build demo test test-slow test-gpu fuzz clean
 
 deps:
 	@scripts/install-deps.sh
@@ -25,7 +26,10 @@ test: build
 	ctest --test-dir $(BUILD) -L unit --output-on-failure -j $(JOBS)
 
 test-slow: build
-	ctest --test-dir $(BUILD) --output-on-failure -j $(JOBS)
+	ctest --test-dir $(BUILD) -L 'unit|slow' --output-on-failure -j $(JOBS)
+
+test-gpu: build
+	ctest --test-dir $(BUILD) -L gpu --output-on-failure
 
 fuzz:
 	@scripts/install-deps.sh --fuzz

@@ -12,7 +12,7 @@
 #include <torch/torch.h>
 
 #include "diffusion/text_to_image.h"
-#include "pretrain/fashion_mnist.h"
+#include "data/fashion_mnist.h"
 #include "util/threads.h"
 
 namespace {

@@ -15,7 +15,7 @@
 
 #include "io/image_grid.h"
 #include "io/png.h"
-#include "pretrain/fashion_mnist.h"
+#include "data/fashion_mnist.h"
 #include "pretrain/sample_quality.h"
 #include "util/progress.h"
 #include "util/threads.h"

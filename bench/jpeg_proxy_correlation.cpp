@@ -13,7 +13,7 @@
 
 #include "diffusion/text_to_image.h"
 #include "io/json_file.h"
-#include "pretrain/fashion_mnist.h"
+#include "data/fashion_mnist.h"
 #include "rewards/reward_registry.h"
 #include "util/statistics.h"
 #include "util/threads.h"

@@ -7,7 +7,7 @@
 
 #include <torch/torch.h>
 
-#include "pretrain/fashion_mnist.h"
+#include "data/fashion_mnist.h"
 #include "util/error.h"
 
 namespace draft::test {

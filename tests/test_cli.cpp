@@ -139,6 +139,12 @@ TEST(Cli, PretrainClassifierFlagsOverrideConfigFile) {
   EXPECT_EQ(r.code, 1);
   EXPECT_EQ(count_lines(r.err), 1) << r.err;
   EXPECT_NE(r.err.find("--resume"), std::string::npos) << r.err;
+  // --resume takes the run's settings; a changed one is refused, naming it with both values.
+  r = run_cli("pretrain classifier --resume " + dir.file("run") + " --lr 0.5 --batch-size 16");
+  EXPECT_EQ(r.code, 1);
+  EXPECT_EQ(count_lines(r.err), 1) << r.err;
+  EXPECT_NE(r.err.find("lr: 0.001 -> 0.5"), std::string::npos) << r.err;
+  EXPECT_NE(r.err.find("batch_size: 32 -> 16"), std::string::npos) << r.err;
 }
 
 TEST(Cli, PretrainVaeThenUnetThenSample) {
@@ -280,6 +286,10 @@ TEST(Cli, FinetuneFlagsReachTheRunConfigAndResumeFinishes) {
   CliRun more = run_cli("--threads 1 finetune --resume " + run + " --steps 3");
   ASSERT_EQ(more.code, 0) << more.err;
   EXPECT_NE(more.out.find("done: 3 steps"), std::string::npos) << more.out;
+  CliRun changed = run_cli("--threads 1 finetune --resume " + run + " --lr 0.01 --k 1");
+  EXPECT_EQ(changed.code, 1);
+  EXPECT_NE(changed.err.find("optimizer.lr: 0.002 -> 0.01"), std::string::npos) << changed.err;
+  EXPECT_NE(changed.err.find("method.k: 2 -> 1"), std::string::npos) << changed.err;
   CliRun bad = run_cli("--threads 1 finetune --model " + draft::test::shipped_model("fashion-sd") +
                        " --prompt 'a bag' --method dpo --run-dir " + dir.file("bad"));
   EXPECT_EQ(bad.code, 1);

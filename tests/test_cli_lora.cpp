@@ -9,9 +9,9 @@
 
 #include "diffusion/stable_diffusion.h"
 #include "diffusion/text_to_image.h"
-#include "finetune/lora_apply.h"
-#include "finetune/lora.h"
-#include "finetune/lora_file.h"
+#include "diffusion/pipeline_lora.h"
+#include "lora/lora.h"
+#include "lora/lora_file.h"
 #include "cli_runner.h"
 #include "io/safetensors.h"
 #include "support.h"

@@ -149,10 +149,13 @@ TEST_F(ClipRewards, Hpsv2IsCosineWithTheOpenClipCheckpoint) {
 
 TEST_F(ClipRewards, ClipScoreIsHundredTimesClampedCosine) {
   auto reward = make(draft::clip_score_reward_factory());
+  // Prompts with a positive cosine: with prompts_ both cosines are negative, and 0 == 0 would check nothing.
+  const auto prompts = positive_prompts(images_);
   torch::NoGradGuard no_grad;
-  auto scores = reward->score(images_, prompts_);
-  auto cos = (image_embeddings(images_, draft::CropRounding::kFloor) * text_embeddings(prompts_)).sum(-1);
-  EXPECT_TRUE(tensors_close(scores, 100.0 * cos.clamp_min(0.0), 1e-3));
+  auto scores = reward->score(images_, prompts);
+  auto cos = (image_embeddings(images_, draft::CropRounding::kFloor) * text_embeddings(prompts)).sum(-1);
+  ASSERT_TRUE((cos > 0).all().item<bool>());
+  EXPECT_TRUE(tensors_close(scores, 100.0 * cos, 1e-3));
   // A negative cosine scores 0: find a prompt whose cosine is negative for image 0.
   bool seen_negative = false;
   for (const std::string prompt : {"dog", "cat", "sky", "car", "tree", "zebra", "blue", "house"}) {

@@ -7,8 +7,8 @@
 #include <gtest/gtest.h>
 #include <nlohmann/json.hpp>
 
-#include "benchmarks/efficiency_benchmark.h"
-#include "benchmarks/efficiency_report.h"
+#include "efficiency/efficiency_benchmark.h"
+#include "efficiency/efficiency_report.h"
 #include "cli_runner.h"
 #include "io/json_file.h"
 #include "support.h"

@@ -8,7 +8,7 @@
 
 #include "io/jpeg.h"
 #include "models/fashion_classifier.h"
-#include "pretrain/fashion_mnist.h"
+#include "data/fashion_mnist.h"
 #include "rewards/reward_registry.h"
 #include "support.h"
 #include "util/statistics.h"

@@ -8,7 +8,9 @@
 #include "io/json_file.h"
 #include "models/fashion_classifier.h"
 #include "pretrain/classifier_training.h"
-#include "pretrain/run_folder.h"
+#include "train/checkpoint.h"
+#include "train/metrics.h"
+#include "train/run_folder.h"
 #include "support.h"
 
 namespace {

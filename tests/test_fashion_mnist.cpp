@@ -8,7 +8,7 @@
 #include <torch/torch.h>
 
 #include "io/idx.h"
-#include "pretrain/fashion_mnist.h"
+#include "data/fashion_mnist.h"
 #include "support.h"
 
 namespace {

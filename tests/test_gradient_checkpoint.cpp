@@ -63,7 +63,7 @@ TEST(GradientCheckpoint, CheckpointedRolloutGradientEqualsPlain) {
   double rel = relative_error(grads[1], grads[0]);
   std::printf("checkpointed vs plain rollout gradient (3 steps, guidance 3, float64): relative error %.3e\n", rel);
   EXPECT_GT(grads[0].abs().max().item<double>(), 0.0);
-  EXPECT_LE(rel, 1e-5);
+  EXPECT_LE(rel, 1e-13);  // float64, observed 3.5e-16: the backward re-runs the same UNet calls
 }
 
 // DRaFT-LV's last step starts from a re-noised x that does not require grad: the checkpoint must still
@@ -86,7 +86,7 @@ TEST(GradientCheckpoint, InputWithoutGradStillGivesParameterGradients) {
   double rel = relative_error(grads[1], grads[0]);
   std::printf("checkpointed vs plain last step from a no-grad input: relative error %.3e\n", rel);
   EXPECT_GT(grads[1].abs().max().item<double>(), 0.0);
-  EXPECT_LE(rel, 1e-5);
+  EXPECT_LE(rel, 1e-13);  // float64, observed 0
 }
 
 TEST(GradientCheckpoint, DecodeCheckpointedMatchesPlainDecode) {
@@ -96,7 +96,7 @@ TEST(GradientCheckpoint, DecodeCheckpointedMatchesPlainDecode) {
   at::Tensor ck = torch::autograd::grad({draft::decode_checkpointed(s.sd.vae, z).pow(2).sum()}, {z})[0];
   double rel = relative_error(ck, plain);
   std::printf("checkpointed vs plain VAE decode gradient: relative error %.3e\n", rel);
-  EXPECT_LE(rel, 1e-12);
+  EXPECT_LE(rel, 1e-13);  // float64, observed 0
 }
 
 TEST(GradientCheckpoint, RolloutRefusesCheckpointWithoutParams) {

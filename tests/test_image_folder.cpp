@@ -7,7 +7,7 @@
 
 #include "io/png.h"
 #include "pretrain/classifier_training.h"
-#include "pretrain/image_folder.h"
+#include "data/image_folder.h"
 #include "support.h"
 
 namespace {

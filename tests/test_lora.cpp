@@ -8,12 +8,12 @@
 #include <torch/torch.h>
 
 #include "diffusion/stable_diffusion.h"
-#include "finetune/lora.h"
-#include "finetune/lora_apply.h"
-#include "finetune/lora_file.h"
+#include "lora/lora.h"
+#include "diffusion/pipeline_lora.h"
+#include "lora/lora_file.h"
 #include "io/safetensors.h"
 #include "models/unet_2d_condition.h"
-#include "nn/lora_linear.h"
+#include "lora/lora_linear.h"
 #include "support.h"
 #include "util/error.h"
 
@@ -348,9 +348,9 @@ TEST(LoRAErrors, ConfigAndSpecs) {
   c = {};
   c.text_encoder = true;
   EXPECT_NE(expect_error([&] { c.validate(); }).find("lora.text_encoder"), std::string::npos);
-  EXPECT_NE(expect_error([&] { draft::LoRAConfig::from_json({{"rnak", 4}}); }).find("lora.rnak: unknown key"),
+  EXPECT_NE(expect_error([&] { draft::LoRAConfig::from_json({{"rnak", 4}}); }).find("unknown key 'lora.rnak'"),
             std::string::npos);
-  EXPECT_NE(expect_error([&] { draft::LoRAConfig::from_json({{"rank", "four"}}); }).find("lora.rank must be an integer"),
+  EXPECT_NE(expect_error([&] { draft::LoRAConfig::from_json({{"rank", "four"}}); }).find("key 'lora.rank' has the wrong type"),
             std::string::npos);
   const auto json = draft::LoRAConfig{8, 16, {"to_k"}, false}.to_json();
   EXPECT_EQ(draft::LoRAConfig::from_json(json).to_json(), json);

@@ -5,8 +5,12 @@
 #include <torch/torch.h>
 
 #include "io/safetensors.h"
-#include "pretrain/data_order.h"
-#include "pretrain/run_folder.h"
+#include "data/data_order.h"
+#include "util/seeds.h"
+#include "train/checkpoint.h"
+#include "train/metrics.h"
+#include "train/resumable_run.h"
+#include "train/run_folder.h"
 #include "support.h"
 
 namespace {
@@ -144,6 +148,68 @@ TEST(DataOrder, EpochPermutations) {
   EXPECT_TRUE(torch::equal(std::get<0>(a.sort()), torch::arange(1000, torch::kLong)));
   EXPECT_NE(draft::derive_seed(1, draft::RandomStream::kShuffle, 0),
             draft::derive_seed(1, draft::RandomStream::kAugment, 0));
+}
+
+}  // namespace
+
+namespace {
+
+TEST(ResumableRun, ANewRunNeverOverwritesAnOldOne) {
+  TempDir dir;
+  const std::string run_dir = dir.file("run");
+  {
+    draft::ResumableRun run(run_dir, false);
+    EXPECT_FALSE(run.resuming());
+    run.start({{"lr", 1e-3}}, {});
+    run.log({{"step", 1}});
+  }
+  // Metrics but no checkpoint yet: refused without --resume, started anew with it.
+  std::string m = expect_error([&] { draft::ResumableRun(run_dir, false); });
+  EXPECT_NE(m.find("already holds a run (metrics.jsonl)"), std::string::npos) << m;
+  EXPECT_NE(m.find("--resume"), std::string::npos) << m;
+  draft::ResumableRun again(run_dir, true);
+  EXPECT_FALSE(again.resuming());
+  again.start({{"lr", 2e-3}}, {});
+  EXPECT_FALSE(std::filesystem::exists(run_dir + "/metrics.jsonl"));
+}
+
+TEST(ResumableRun, ResumeRefusesChangedSettingsNamingEachKey) {
+  TempDir dir;
+  const std::string run_dir = dir.file("run");
+  torch::nn::Sequential net = small_net();
+  const nlohmann::json config = {{"optimizer", {{"lr", 1e-3}, {"beta1", 0.9}}}, {"train", {{"steps", 10}}},
+                                 {"eval", {{"every", 5}}}};
+  {
+    draft::ResumableRun run(run_dir, false);
+    run.start(config, {});
+    run.log({{"step", 1}});
+    run.log({{"step", 2}});
+    run.save({{"model.", net.ptr().get()}}, nullptr, {1, 0, 0});
+  }
+  std::string m = expect_error([&] { draft::ResumableRun(run_dir, false); });
+  EXPECT_NE(m.find("already holds a run (checkpoint.safetensors)"), std::string::npos) << m;
+
+  nlohmann::json changed = config;
+  changed["optimizer"]["lr"] = 2e-3;
+  changed["optimizer"]["beta1"] = 0.8;
+  changed["train"]["steps"] = 20;
+  changed["eval"]["every"] = 2;
+  draft::ResumableRun refused(run_dir, true);
+  EXPECT_TRUE(refused.resuming());
+  m = expect_error([&] { refused.start(changed, {"train.steps", "eval"}); });
+  EXPECT_NE(m.find("optimizer.lr: 0.001 -> 0.002"), std::string::npos) << m;
+  EXPECT_NE(m.find("optimizer.beta1: 0.9 -> 0.8"), std::string::npos) << m;
+  EXPECT_EQ(m.find("train.steps"), m.rfind("train.steps")) << m;  // named once: in the allow-list only
+  EXPECT_EQ(m.find("eval.every"), std::string::npos) << m;
+
+  // The allowed keys may change; restoring drops the metrics after the checkpoint's step.
+  changed["optimizer"] = config["optimizer"];
+  draft::ResumableRun resumed(run_dir, true);
+  resumed.start(changed, {"train.steps", "eval"});
+  torch::nn::Sequential other = small_net();
+  EXPECT_EQ(resumed.restore({{"model.", other.ptr().get()}}, nullptr).step, 1);
+  expect_same_tensors(*net, *other);
+  EXPECT_EQ(draft::read_metrics(run_dir + "/metrics.jsonl").size(), 1u);
 }
 
 }  // namespace

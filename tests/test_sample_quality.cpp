@@ -5,8 +5,8 @@
 #include <gtest/gtest.h>
 #include <torch/torch.h>
 
-#include "pretrain/ema.h"
-#include "pretrain/fashion_mnist.h"
+#include "train/ema.h"
+#include "data/fashion_mnist.h"
 #include "pretrain/sample_quality.h"
 #include "support.h"
 

@@ -122,7 +122,8 @@ TEST(NoiseSchedule, OtherBetaSchedules) {
   at::Tensor t = torch::arange(1, 1001, torch::kDouble) / 1000.0;
   at::Tensor f = torch::cos((t + 0.008) / 1.008 * M_PI / 2).square() / std::pow(std::cos(0.008 / 1.008 * M_PI / 2), 2);
   at::Tensor ab = torch::cumprod(1.0 - cos, 0);
-  EXPECT_TRUE(tensors_close(ab.slice(0, 0, 990), f.slice(0, 0, 990), 1e-6));
+  // float64 products of float32-rounded betas: observed 7.9e-10.
+  EXPECT_TRUE(tensors_close(ab.slice(0, 0, 990), f.slice(0, 0, 990), 1e-7));
   EXPECT_NEAR(cos[999].item<double>(), 0.999, 1e-6);
   c.trained_betas = std::vector<double>(1000, 0.01);
   EXPECT_TRUE(tensors_close(draft::make_betas(c), torch::full({1000}, 0.01, torch::kFloat), 0.0));
@@ -324,18 +325,22 @@ TEST(DDIM, GradientsMatchFiniteDifferences) {
   EXPECT_TRUE(tensors_close(x2, x, 0.0));
 }
 
-TEST(DDIM, FollowsTheInputsDeviceAndDtype) {
+TEST(DDIM, FollowsTheInputsDtype) {
   draft::DDIMScheduler s(sd_config());
   at::Tensor x = fx("step1.sample"), eps = fx("step1.model_output"), z = fx("step1.variance_noise");
   draft::DDIMStepOutput ref = s.step(eps, 501, 50, x, 1.0, z);
   draft::DDIMStepOutput d = s.step(eps.to(at::kDouble), 501, 50, x.to(at::kDouble), 1.0, z.to(at::kDouble));
   EXPECT_EQ(d.prev_sample.scalar_type(), at::kDouble);
   EXPECT_EQ(d.log_prob.scalar_type(), at::kDouble);
-  EXPECT_TRUE(tensors_close(d.prev_sample, ref.prev_sample, 1e-5));
-  if (!torch::cuda::is_available()) {
-    std::printf("  no CUDA device: float64 checked on the CPU only\n");
-    return;
-  }
+  EXPECT_TRUE(tensors_close(d.prev_sample, ref.prev_sample, 1e-5));  // float64 vs the float32 step
+}
+
+// Label `gpu` (name ends in Cuda): skipped, not passed, where there is no CUDA device.
+TEST(DDIM, FollowsTheInputsDeviceOnCuda) {
+  if (!torch::cuda::is_available()) GTEST_SKIP() << "CUDA is not available";
+  draft::DDIMScheduler s(sd_config());
+  at::Tensor x = fx("step1.sample"), eps = fx("step1.model_output"), z = fx("step1.variance_noise");
+  draft::DDIMStepOutput ref = s.step(eps, 501, 50, x, 1.0, z);
   for (at::ScalarType type : {at::kFloat, at::kHalf}) {
     auto on = [&](const at::Tensor& t) { return t.to(at::kCUDA, type); };
     draft::DDIMStepOutput g = s.step(on(eps), 501, 50, on(x), 1.0, on(z));
@@ -372,13 +377,14 @@ TEST(DDPM, VelocityAndTrainingTargets) {
   draft::DDPMScheduler s(c);
   at::Tensor a = fx("alphas_cumprod").to(at::kDouble).index_select(0, ts).view({-1, 1, 1, 1});
   at::Tensor v_ref = a.sqrt() * eps - (1 - a).sqrt() * x0;
-  EXPECT_TRUE(tensors_close(s.get_velocity(x0, eps, ts), v_ref, 1e-6));
+  // All float64 from the same float32 ᾱ: observed 0 and 8.9e-16.
+  EXPECT_TRUE(tensors_close(s.get_velocity(x0, eps, ts), v_ref, 1e-13));
   // v-prediction identity: x0 = √ᾱ x_t − √(1−ᾱ) v.
   at::Tensor xt = s.add_noise(x0, eps, ts);
-  EXPECT_TRUE(tensors_close(a.sqrt() * xt - (1 - a).sqrt() * s.get_velocity(x0, eps, ts), x0, 1e-6));
+  EXPECT_TRUE(tensors_close(a.sqrt() * xt - (1 - a).sqrt() * s.get_velocity(x0, eps, ts), x0, 1e-13));
   EXPECT_TRUE(tensors_close(s.training_target(x0, eps, ts), eps, 0.0));
   c.prediction_type = "v_prediction";
-  EXPECT_TRUE(tensors_close(draft::DDPMScheduler(c).training_target(x0, eps, ts), v_ref, 1e-6));
+  EXPECT_TRUE(tensors_close(draft::DDPMScheduler(c).training_target(x0, eps, ts), v_ref, 1e-13));
   c.prediction_type = "sample";
   EXPECT_TRUE(tensors_close(draft::DDPMScheduler(c).training_target(x0, eps, ts), x0, 0.0));
 }

@@ -6,7 +6,9 @@
 #include <torch/torch.h>
 
 #include "io/config_json.h"
-#include "pretrain/run_folder.h"
+#include "train/checkpoint.h"
+#include "train/metrics.h"
+#include "train/run_folder.h"
 #include "pretrain/vae_training.h"
 #include "support.h"
 

@@ -1,4 +1,6 @@
 // Strict weight loading: names, shapes, dtype conversion, pickle refusal.
+#include <string>
+
 #include <gtest/gtest.h>
 #include <torch/torch.h>
 
@@ -87,9 +89,22 @@ TEST(Weights, ParsesDtypeAndDevice) {
   EXPECT_THROW(draft::parse_compute_dtype("f8"), draft::Error);
   EXPECT_TRUE(draft::parse_device("cpu").is_cpu());
   EXPECT_THROW(draft::parse_device("tpu"), draft::Error);
-  if (!torch::cuda::is_available()) {
-    EXPECT_THROW(draft::parse_device("cuda"), draft::Error);
-  }
+  EXPECT_THROW(draft::parse_device("cuda:99"), draft::Error);  // no such device, with or without CUDA
+}
+
+TEST(Weights, RefusesCudaDeviceOnCpuOnlyMachine) {
+  if (torch::cuda::is_available()) GTEST_SKIP() << "CUDA is available: nothing to refuse";
+  const std::string msg = expect_error([] { draft::parse_device("cuda"); });
+  EXPECT_NE(msg.find("no CUDA device"), std::string::npos) << msg;
+}
+
+// Label `gpu` (name ends in Cuda): skipped, not passed, where there is no CUDA device.
+TEST(Weights, ParsesDeviceOnCuda) {
+  if (!torch::cuda::is_available()) GTEST_SKIP() << "CUDA is not available";
+  EXPECT_TRUE(draft::parse_device("cuda").is_cuda());
+  EXPECT_EQ(draft::parse_device("cuda:0").index(), 0);
+  const std::string missing = "cuda:" + std::to_string(torch::cuda::device_count());
+  EXPECT_NE(expect_error([&] { draft::parse_device(missing); }).find("does not exist"), std::string::npos);
 }
 
 }  // namespace

@@ -6,8 +6,9 @@
 #include <string>
 #include <vector>
 
-#include "benchmarks/efficiency_benchmark.h"
+#include "efficiency/efficiency_benchmark.h"
 #include "command.h"
+#include "model_threads.h"
 #include "util/error.h"
 #include "util/threads.h"
 
@@ -52,7 +53,7 @@ int run_bench_efficiency(const BenchFlags& f) {
   selection.tasks = split_list(f.tasks);
   selection.methods = split_list(f.methods);
   // As draft finetune: the embedded model's small tensors run fastest with one OpenBLAS thread.
-  if (preset.base.value("model", "").find("fashion") != std::string::npos) use_small_tensor_threading();
+  use_model_threading(preset.base.value("model", std::string()));
   run_efficiency_benchmark(preset, selection, f.report_only, std::cout);
   return 0;
 }

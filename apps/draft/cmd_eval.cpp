@@ -9,11 +9,12 @@
 #include <torch/torch.h>
 
 #include "command.h"
-#include "finetune/lora_apply.h"
+#include "model_threads.h"
+#include "diffusion/pipeline_lora.h"
 #include "io/image_grid.h"
 #include "io/json_file.h"
 #include "io/png.h"
-#include "prompt_list.h"
+#include "data/prompt_file.h"
 #include "reward_flags.h"
 #include "rewards/reward_evaluation.h"
 #include "util/error.h"
@@ -91,7 +92,7 @@ int run_eval(EvalFlags f) {
   RewardPtr reward = make_reward(f.reward.spec, f.reward.context(weights.device));
   StableDiffusion model = load_stable_diffusion(f.model, weights);
   apply_loras(model, f.loras);
-  if (model.default_image_size() <= 64) use_small_tensor_threading();
+  use_threading_for_image_size(model.default_image_size());
   // With LoRAs and no --base, drift is measured against the same folder without them.
   if (!f.loras.empty() && f.base.empty()) f.base = f.model;
   std::unique_ptr<StableDiffusion> base;

@@ -7,8 +7,8 @@
 #include <vector>
 
 #include "command.h"
-#include "finetune/lora_apply.h"
-#include "finetune/lora_file.h"
+#include "diffusion/pipeline_lora.h"
+#include "lora/lora_file.h"
 #include "util/error.h"
 
 namespace draft::cli {

@@ -1,6 +1,7 @@
 // draft plot: draws a metric of one or more runs (their metrics.jsonl) as an SVG line plot, e.g. the
 // reward curve of a fine-tuning run, or several methods against reward queries.
 #include <cmath>
+#include <filesystem>
 #include <fstream>
 #include <iostream>
 #include <memory>
@@ -8,6 +9,7 @@
 #include <nlohmann/json.hpp>
 
 #include "command.h"
+#include "train/metrics.h"
 #include "io/svg_plot.h"
 #include "util/error.h"
 
@@ -27,21 +29,11 @@ struct PlotFlags {
 
 // The series of one run: every metrics.jsonl line that holds both keys.
 PlotSeries read_series(const std::string& run, const PlotFlags& f, const std::string& band) {
-  const std::string path = run + "/metrics.jsonl";
-  std::ifstream in(path);
-  DRAFT_CHECK(in.good(), path, ": cannot open the run's metrics (is ", run, " a run folder?)");
+  const std::string path = metrics_file(run);
+  DRAFT_CHECK(std::filesystem::is_regular_file(path), path, ": cannot open the run's metrics (is ", run,
+              " a run folder?)");
   PlotSeries s;
-  std::string line;
-  int64_t number = 0;
-  while (std::getline(in, line)) {
-    ++number;
-    if (line.empty()) continue;
-    nlohmann::json j;
-    try {
-      j = nlohmann::json::parse(line);
-    } catch (const nlohmann::json::exception& e) {
-      fail(path, ":", number, ": not JSON (", e.what(), ")");
-    }
+  for (const nlohmann::json& j : read_metrics(path)) {
     if (!j.contains(f.x) || !j.contains(f.y) || !j[f.x].is_number() || !j[f.y].is_number()) continue;
     s.x.push_back(j[f.x].get<double>());
     s.y.push_back(j[f.y].get<double>());

@@ -5,8 +5,9 @@
 #include <torch/torch.h>
 
 #include "command.h"
-#include "prompt_list.h"
-#include "finetune/lora_apply.h"
+#include "model_threads.h"
+#include "data/prompt_file.h"
+#include "diffusion/pipeline_lora.h"
 #include "diffusion/text_to_image.h"
 #include "io/image_grid.h"
 #include "io/png.h"
@@ -43,7 +44,7 @@ int run_sample(SampleFlags f) {
   weights.device = parse_device(f.device);
   StableDiffusion sd = load_stable_diffusion(f.model, weights);
   apply_loras(sd, f.loras);
-  if (sd.default_image_size() <= 64) use_small_tensor_threading();
+  use_threading_for_image_size(sd.default_image_size());
 
   const int64_t count = static_cast<int64_t>(f.t2i.prompts.size()) * f.t2i.images_per_prompt;
   DRAFT_LOG_INFO("sampling {} image(s), {} steps, guidance {}, seed {}", count, f.t2i.steps, f.t2i.guidance_scale,

@@ -9,7 +9,7 @@
 #include "command.h"
 #include "io/png.h"
 #include "models/weights.h"
-#include "prompt_list.h"
+#include "data/prompt_file.h"
 #include "reward_flags.h"
 #include "rewards/reward_evaluation.h"
 #include "util/error.h"

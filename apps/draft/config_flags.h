@@ -1,9 +1,11 @@
-// Flags that override keys of a JSON run config, so that every training command composes its settings
-// the same way: defaults < the run's own config.json (with --resume) < --config FILE < flags.
+// The flags of a training command, made from its config table (one flag per key that has one, with the
+// struct's default), and the resolved config: defaults < the run's own config.json (with --resume) <
+// --config FILE < flags, the same for `draft finetune` and `draft pretrain`.
 #pragma once
 
 #include <filesystem>
 #include <functional>
+#include <map>
 #include <memory>
 #include <string>
 #include <vector>
@@ -11,56 +13,113 @@
 #include <CLI/CLI.hpp>
 #include <nlohmann/json.hpp>
 
-#include "io/config_json.h"
+#include "io/config_table.h"
+#include "io/json_file.h"
+#include "util/error.h"
 
 namespace draft::cli {
 
+/// The flags every training command has besides its config keys.
+struct RunFlags {
+  std::string config_file;
+  std::string resume_dir;
+  CLI::Option* resume = nullptr;
+
+  /// --config FILE and --resume [RUN_DIR] (without a value: the run folder given by --run-dir).
+  void add(CLI::App* sub) {
+    sub->add_option("--config", config_file, "JSON config (keys as in a run's config.json); flags override it")
+        ->check(CLI::ExistingFile);
+    resume = sub->add_option("--resume", resume_dir,
+                             "continue the run in RUN_DIR (default: --run-dir) from its checkpoint, with its settings")
+                 ->expected(0, 1);
+  }
+  bool resuming() const { return resume != nullptr && resume->count() > 0; }
+};
+
+template <typename Config>
 class ConfigFlags {
  public:
-  explicit ConfigFlags(CLI::App* app) : app_(app) {}
-
-  /// Adds `--flag VALUE`, stored under `key` of the overrides only when given on the command line; a key
-  /// starting with '/' is a JSON pointer into nested objects.
-  template <typename T>
-  CLI::Option* add(const std::string& flag, const std::string& key, const std::string& help, T default_value) {
-    auto value = std::make_shared<T>(std::move(default_value));
-    CLI::Option* option = app_->add_option(flag, *value, help)->capture_default_str();
-    setters_.push_back([option, value, key](nlohmann::json& j) {
-      if (option->count() == 0) return;
-      // "/a/b" is a JSON pointer into nested objects ("/method/k"); other keys are top-level.
-      if (!key.empty() && key.front() == '/') {
-        j[nlohmann::json::json_pointer(key)] = *value;
-      } else {
-        j[key] = *value;
+  /// Adds a flag for every key of `table` that names one; `aliases` maps a flag to further names
+  /// ("--run-dir" -> {"--out"}).
+  ConfigFlags(CLI::App* app, const ConfigTable<Config>& table, const Config& defaults,
+              const std::map<std::string, std::vector<std::string>>& aliases = {})
+      : app_(app), table_(table) {
+    for (const auto& key : table.keys()) {
+      if (key.flag.empty()) continue;
+      std::string names = key.flag;
+      if (auto it = aliases.find(key.flag); it != aliases.end()) {
+        for (const auto& alias : it->second) names += "," + alias;
       }
-    });
-    return option;
+      const nlohmann::json def = key.get(defaults);
+      switch (key.kind) {
+        case ConfigKind::kBool: add<bool>(names, key, def); break;
+        case ConfigKind::kInt: add<int64_t>(names, key, def); break;
+        case ConfigKind::kUInt: add<uint64_t>(names, key, def); break;
+        case ConfigKind::kNumber: add<double>(names, key, def); break;
+        case ConfigKind::kString: add<std::string>(names, key, def); break;
+        case ConfigKind::kStringList: add<std::vector<std::string>>(names, key, def); break;
+        case ConfigKind::kIntList: add<std::vector<int64_t>>(names, key, def); break;
+        case ConfigKind::kObject: fail("config key '", key.path, "' is an object and cannot have a flag");
+      }
+    }
   }
 
-  /// The keys of the flags that were given, with their values.
+  /// The keys of the flags that were given, with their values, as nested JSON objects.
   nlohmann::json overrides() const {
     nlohmann::json j = nlohmann::json::object();
     for (const auto& set : setters_) set(j);
     return j;
   }
 
-  /// The resolved config: `defaults`, then (when resuming) `<out_dir>/config.json`, then `config_file`,
-  /// then the flags. Config needs `static Config from_json(const ConfigJson&, const Config& base)`.
-  template <typename Config>
-  Config resolve(const Config& defaults, const std::string& config_file, bool resume) const {
-    Config c = defaults;
-    const nlohmann::json flags = overrides();
-    if (resume && flags.contains("out_dir")) {
-      // A resumed run starts from the settings it was started with, so `--out DIR --resume` is enough.
-      const std::string saved = flags.at("out_dir").get<std::string>() + "/config.json";
-      if (std::filesystem::is_regular_file(saved)) c = Config::from_json(ConfigJson::load(saved), c);
+  /// The resolved config: `defaults`, then (with --resume) the run's config.json, then --config FILE, then
+  /// `extra` (flags that set keys in their own way), then the flags. Throws draft::Error naming the key
+  /// for an unknown key or a wrong type.
+  Config resolve(const Config& defaults, const RunFlags& run, nlohmann::json extra = nlohmann::json::object()) const {
+    nlohmann::json resolved = table_.to_json(defaults);
+    nlohmann::json flags = overrides();
+    if (run.resuming()) {
+      const std::string dir = !run.resume_dir.empty() ? run.resume_dir : flags.value("out_dir", std::string());
+      DRAFT_CHECK(!dir.empty(), "--resume needs the run folder: --resume RUN_DIR (or --run-dir RUN_DIR --resume)");
+      const std::string saved = dir + "/config.json";
+      DRAFT_CHECK(std::filesystem::is_regular_file(saved), dir, " is not a run folder (no config.json): --resume "
+                  "takes the run folder of an earlier run; start a new run without --resume");
+      resolved.merge_patch(read_json_file(saved));
+      flags["out_dir"] = dir;
     }
-    if (!config_file.empty()) c = Config::from_json(ConfigJson::load(config_file), c);
-    return Config::from_json(ConfigJson{flags, "command-line flags"}, c);
+    if (!run.config_file.empty()) resolved.merge_patch(read_json_file(run.config_file));
+    resolved.merge_patch(extra);
+    resolved.merge_patch(flags);
+    Config c = defaults;
+    table_.read(resolved, "the resolved config (defaults < the run's config.json < --config < flags)", c);
+    return c;
+  }
+
+ private:
+  template <typename T>
+  void add(const std::string& names, const ConfigKey<Config>& key, const nlohmann::json& def) {
+    auto value = std::make_shared<T>(def.get<T>());
+    CLI::Option* option = app_add(names, *value, key.help);
+    nlohmann::json::json_pointer pointer("/" + slash_path(key.path));
+    setters_.push_back([option, value, pointer](nlohmann::json& j) {
+      if (option->count() > 0) j[pointer] = *value;
+    });
+  }
+
+  template <typename T>
+  CLI::Option* app_add(const std::string& names, T& value, const std::string& help) {
+    return app_->add_option(names, value, help)->capture_default_str();
+  }
+
+  static std::string slash_path(std::string path) {
+    for (char& ch : path) {
+      if (ch == '.') ch = '/';
+    }
+    return path;
   }
 
  private:
   CLI::App* app_;
+  const ConfigTable<Config>& table_;
   std::vector<std::function<void(nlohmann::json&)>> setters_;
 };
 

@@ -50,6 +50,12 @@ int64_t StableDiffusion::vae_scale_factor() const {
 
 int64_t StableDiffusion::default_image_size() const { return unet->config().sample_size * vae_scale_factor(); }
 
+int64_t pipeline_image_size(const std::string& folder) {
+  const UNetConfig unet = UNetConfig::from_json(ConfigJson::load(folder + "/unet/config.json"));
+  const VAEConfig vae = VAEConfig::from_json(ConfigJson::load(folder + "/vae/config.json"));
+  return unet.sample_size * (int64_t{1} << (static_cast<int64_t>(vae.block_out_channels.size()) - 1));
+}
+
 StableDiffusion load_stable_diffusion(const std::string& folder, const WeightsOptions& options) {
   fs::path index_path = fs::path(folder) / "model_index.json";
   DRAFT_CHECK(fs::is_directory(folder), folder, ": no such model folder (expected a diffusers pipeline folder "

@@ -30,6 +30,10 @@ struct StableDiffusion {
   int64_t default_image_size() const;
 };
 
+/// The image size a pipeline folder's UNet was trained for, read from its unet/ and vae/ config.json files
+/// without loading weights (what default_image_size() gives once loaded).
+int64_t pipeline_image_size(const std::string& folder);
+
 /// Loads `<folder>/model_index.json` and the subfolders unet/, vae/, text_encoder/, tokenizer/, scheduler/.
 /// The scheduler folder's config is used with DDIM whatever scheduler class it names (as
 /// `DDIMScheduler.from_config(pipe.scheduler.config)` in diffusers). Errors name the folder or file that

@@ -9,7 +9,7 @@
 
 #include <nlohmann/json.hpp>
 
-#include "finetune/lora.h"
+#include "lora/lora.h"
 #include "finetune/method.h"
 
 namespace draft {
@@ -71,10 +71,16 @@ struct FinetuneConfig {
   /// Reads a complete or partial config over the defaults; unknown keys and wrong types throw
   /// draft::Error naming `source` and the key ("optimizer.lr").
   static FinetuneConfig from_json(const nlohmann::json& json, const std::string& source);
+  /// The keys a resumed run may change: those the table marks, less train.steps under a cosine schedule.
+  std::vector<std::string> resumable_keys() const;
   /// Throws draft::Error naming the first key out of range.
   void validate() const;
   /// `prompts`, or the lines of prompts_file.
   std::vector<std::string> training_prompts() const;
 };
+
+/// Every `draft finetune` key, declared once: reading, writing, checks, the CLI flags and docs/config.md
+/// come from this table.
+const ConfigTable<FinetuneConfig>& finetune_config_table();
 
 }  // namespace draft

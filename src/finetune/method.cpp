@@ -11,14 +11,6 @@
 namespace draft {
 namespace {
 
-const std::set<std::string> kKeys = {"name",          "k",           "lv_n",
-                                     "refl_min",      "refl_max",    "refl_loss",
-                                     "refl_margin",   "refl_scale",  "alignprop_k_min",
-                                     "alignprop_k_max", "alignprop_distribution", "alignprop_mean",
-                                     "alignprop_std", "ddpo_clip_range", "ddpo_adv_clip",
-                                     "ddpo_timestep_fraction", "ddpo_inner_epochs", "ddpo_per_prompt",
-                                     "ddpo_buffer_size", "ddpo_min_count"};
-
 std::string joined(const std::vector<std::string>& names) {
   std::string out;
   for (const auto& n : names) out += (out.empty() ? "" : ", ") + n;
@@ -29,60 +21,51 @@ std::string joined(const std::vector<std::string>& names) {
 
 std::vector<std::string> method_names() { return {"draft", "draft-k", "draft-lv", "refl", "alignprop", "ddpo"}; }
 
-MethodConfig MethodConfig::from_json(const ConfigJson& c, const MethodConfig& base) {
-  DRAFT_CHECK(c.json.is_object(), c.source, ": 'method' must be a JSON object");
-  for (const auto& item : c.json.items()) {
-    DRAFT_CHECK(kKeys.count(item.key()) > 0, c.source, ": unknown key 'method.", item.key(), "' (known: ",
-                joined(std::vector<std::string>(kKeys.begin(), kKeys.end())), ")");
-  }
-  // Errors from ConfigJson name the bare key; give them the "method." prefix.
-  ConfigJson m{c.json, c.source + " (method)"};
-  MethodConfig v = base;
-  v.name = m.get<std::string>("name", v.name);
-  v.k = m.get<int64_t>("k", v.k);
-  v.lv_n = m.get<int64_t>("lv_n", v.lv_n);
-  v.refl_min = m.get<int64_t>("refl_min", v.refl_min);
-  v.refl_max = m.get<int64_t>("refl_max", v.refl_max);
-  v.refl_loss = m.get<std::string>("refl_loss", v.refl_loss);
-  v.refl_margin = m.get<double>("refl_margin", v.refl_margin);
-  v.refl_scale = m.get<double>("refl_scale", v.refl_scale);
-  v.alignprop_k_min = m.get<int64_t>("alignprop_k_min", v.alignprop_k_min);
-  v.alignprop_k_max = m.get<int64_t>("alignprop_k_max", v.alignprop_k_max);
-  v.alignprop_distribution = m.get<std::string>("alignprop_distribution", v.alignprop_distribution);
-  v.alignprop_mean = m.get<double>("alignprop_mean", v.alignprop_mean);
-  v.alignprop_std = m.get<double>("alignprop_std", v.alignprop_std);
-  v.ddpo_clip_range = m.get<double>("ddpo_clip_range", v.ddpo_clip_range);
-  v.ddpo_adv_clip = m.get<double>("ddpo_adv_clip", v.ddpo_adv_clip);
-  v.ddpo_timestep_fraction = m.get<double>("ddpo_timestep_fraction", v.ddpo_timestep_fraction);
-  v.ddpo_inner_epochs = m.get<int64_t>("ddpo_inner_epochs", v.ddpo_inner_epochs);
-  v.ddpo_per_prompt = m.get<bool>("ddpo_per_prompt", v.ddpo_per_prompt);
-  v.ddpo_buffer_size = m.get<int64_t>("ddpo_buffer_size", v.ddpo_buffer_size);
-  v.ddpo_min_count = m.get<int64_t>("ddpo_min_count", v.ddpo_min_count);
+const ConfigTable<MethodConfig>& method_config_table() {
+  static const ConfigTable<MethodConfig> table = [] {
+    ConfigTable<MethodConfig> t;
+    t.add("name", "--method", "draft, draft-k, draft-lv, refl, alignprop or ddpo", DRAFT_MEMBER(name),
+          check_one_of(method_names()));
+    t.add("k", "--k", "draft-k: the last K steps keep gradients (1 <= K <= sampler.steps)", DRAFT_MEMBER(k));
+    t.add("lv_n", "--lv-n", "draft-lv: re-noised copies of the last step per sample", DRAFT_MEMBER(lv_n));
+    t.add("refl_min", "--refl-min",
+          "refl: smallest stop step (0-based step index; -1 with refl_max -1: the last quarter of the steps; "
+          "--refl-range A:B sets both)", DRAFT_MEMBER(refl_min));
+    t.add("refl_max", "--refl-max", "refl: largest stop step (0-based step index; -1: see refl_min)",
+          DRAFT_MEMBER(refl_max));
+    t.add("refl_loss", "--refl-loss", "refl: neg (-r) or relu-margin (relu(margin - r) * scale, ImageReward)",
+          DRAFT_MEMBER(refl_loss));
+    t.add("refl_margin", "--refl-margin", "refl: margin of relu-margin", DRAFT_MEMBER(refl_margin));
+    t.add("refl_scale", "--refl-scale", "refl: scale of relu-margin", DRAFT_MEMBER(refl_scale));
+    t.add("alignprop_k_min", "--alignprop-k-min", "alignprop: smallest K per trajectory", DRAFT_MEMBER(alignprop_k_min));
+    t.add("alignprop_k_max", "--alignprop-k-max", "alignprop: largest K per trajectory", DRAFT_MEMBER(alignprop_k_max));
+    t.add("alignprop_distribution", "--alignprop-distribution",
+          "alignprop: uniform or gaussian (rounded, clipped to the bounds)", DRAFT_MEMBER(alignprop_distribution));
+    t.add("alignprop_mean", "--alignprop-mean", "alignprop: mean of the gaussian K", DRAFT_MEMBER(alignprop_mean));
+    t.add("alignprop_std", "--alignprop-std", "alignprop: std of the gaussian K", DRAFT_MEMBER(alignprop_std));
+    t.add("ddpo_clip_range", "--ddpo-clip-range", "ddpo: PPO ratio clip range", DRAFT_MEMBER(ddpo_clip_range));
+    t.add("ddpo_adv_clip", "--ddpo-adv-clip", "ddpo: advantages clipped to [-a, a]", DRAFT_MEMBER(ddpo_adv_clip));
+    t.add("ddpo_timestep_fraction", "--ddpo-timestep-fraction", "ddpo: fraction of the steps trained on",
+          DRAFT_MEMBER(ddpo_timestep_fraction));
+    t.add("ddpo_inner_epochs", "--ddpo-inner-epochs", "ddpo: optimizer steps per sample batch",
+          DRAFT_MEMBER(ddpo_inner_epochs));
+    t.add("ddpo_per_prompt", "--ddpo-per-prompt", "ddpo: normalise advantages per prompt (else over the batch)",
+          DRAFT_MEMBER(ddpo_per_prompt));
+    t.add("ddpo_buffer_size", "--ddpo-buffer-size", "ddpo: rewards kept per prompt", DRAFT_MEMBER(ddpo_buffer_size));
+    t.add("ddpo_min_count", "--ddpo-min-count", "ddpo: rewards a prompt needs before its own statistics",
+          DRAFT_MEMBER(ddpo_min_count));
+    return t;
+  }();
+  return table;
+}
+
+MethodConfig MethodConfig::from_json(const nlohmann::json& json, const std::string& source) {
+  MethodConfig v;
+  method_config_table().read(json, source, v, "method.");
   return v;
 }
 
-nlohmann::json MethodConfig::to_json() const {
-  return {{"name", name},
-          {"k", k},
-          {"lv_n", lv_n},
-          {"refl_min", refl_min},
-          {"refl_max", refl_max},
-          {"refl_loss", refl_loss},
-          {"refl_margin", refl_margin},
-          {"refl_scale", refl_scale},
-          {"alignprop_k_min", alignprop_k_min},
-          {"alignprop_k_max", alignprop_k_max},
-          {"alignprop_distribution", alignprop_distribution},
-          {"alignprop_mean", alignprop_mean},
-          {"alignprop_std", alignprop_std},
-          {"ddpo_clip_range", ddpo_clip_range},
-          {"ddpo_adv_clip", ddpo_adv_clip},
-          {"ddpo_timestep_fraction", ddpo_timestep_fraction},
-          {"ddpo_inner_epochs", ddpo_inner_epochs},
-          {"ddpo_per_prompt", ddpo_per_prompt},
-          {"ddpo_buffer_size", ddpo_buffer_size},
-          {"ddpo_min_count", ddpo_min_count}};
-}
+nlohmann::json MethodConfig::to_json() const { return method_config_table().to_json(*this); }
 
 std::pair<int64_t, int64_t> MethodConfig::refl_range(int64_t steps) const {
   if (refl_min < 0 && refl_max < 0) return {steps - std::max<int64_t>(1, steps / 4), steps - 1};

@@ -17,6 +17,7 @@
 #include "diffusion/rollout.h"
 #include "diffusion/stable_diffusion.h"
 #include "io/config_json.h"
+#include "io/config_table.h"
 #include "rewards/reward.h"
 
 namespace draft {
@@ -108,10 +109,10 @@ struct MethodConfig {
   int64_t ddpo_buffer_size = 16;       ///< rewards kept per prompt
   int64_t ddpo_min_count = 16;         ///< below this many, a prompt uses the batch's mean and std
 
-  /// Reads the keys present in `c` (a "method" object) over `base`; unknown keys and wrong types throw
-  /// draft::Error naming the file and the key ("method.k"). Not validated.
-  static MethodConfig from_json(const ConfigJson& c, const MethodConfig& base);
-  static MethodConfig from_json(const ConfigJson& c) { return from_json(c, MethodConfig()); }
+  /// Reads the keys present in `json` (a "method" object) over the defaults; unknown keys and wrong types
+  /// throw draft::Error naming `source` and the key ("method.k"). Not validated.
+  static MethodConfig from_json(const nlohmann::json& json, const std::string& source);
+  static MethodConfig from_json(const ConfigJson& c) { return from_json(c.json, c.source); }
   nlohmann::json to_json() const;
   /// Throws draft::Error naming the first key out of range, e.g. "method.k must be in [1, sampler.steps]".
   void validate(int64_t sampler_steps) const;
@@ -119,6 +120,9 @@ struct MethodConfig {
   /// refl_min / refl_max with the -1 defaults resolved for N steps.
   std::pair<int64_t, int64_t> refl_range(int64_t sampler_steps) const;
 };
+
+/// The `method.*` keys, declared once (docs/config.md is generated from this table).
+const ConfigTable<MethodConfig>& method_config_table();
 
 /// Parses "A:B" (the --refl-range flag) into refl_min / refl_max; throws naming the flag.
 void parse_refl_range(const std::string& text, MethodConfig& config);

@@ -4,30 +4,23 @@
 #include <chrono>
 #include <cmath>
 #include <cstdio>
-#include <filesystem>
 #include <limits>
-#include <set>
+#include <memory>
 
 #include <torch/torch.h>
 
-#include "pretrain/data_order.h"
-#include "pretrain/image_folder.h"
-#include "pretrain/run_folder.h"
+#include "data/augmentation.h"
+#include "data/image_folder.h"
 #include "pretrain/run_settings.h"
-#include "pretrain/training_schedule.h"
+#include "train/lr_schedule.h"
+#include "train/resumable_run.h"
 #include "util/error.h"
 #include "util/log.h"
 #include "util/progress.h"
+#include "util/seeds.h"
 
 namespace draft {
 namespace {
-
-// The settings a checkpoint's weights and optimizer state depend on must not change when resuming.
-std::vector<std::string> resume_keys(const nlohmann::json& now) {
-  std::vector<std::string> keys = {"batch_size", "lr", "weight_decay", "lr_schedule", "seed", "limit", "hflip", "model"};
-  if (now.at("lr_schedule") == "cosine") keys.push_back("epochs");  // the schedule spans all epochs
-  return keys;
-}
 
 nlohmann::json per_class_json(const ClassifierEvaluation& e, const std::vector<std::string>& labels) {
   nlohmann::json j = nlohmann::json::object();
@@ -50,17 +43,28 @@ void check_model_fits_data(const FashionClassifierConfig& m, const ImageDataset&
 
 }  // namespace
 
+const ConfigTable<ClassifierTrainConfig>& classifier_train_config_table() {
+  static const ConfigTable<ClassifierTrainConfig> table = [] {
+    ConfigTable<ClassifierTrainConfig> t;
+    add_run_settings(t);
+    t.add("eval_every_epoch", "--eval-every-epoch", "test-set accuracy after each epoch (else only at the end)",
+          DRAFT_MEMBER(eval_every_epoch), {}, true);
+    t.add("eval_batch_size", "--eval-batch-size", "images per evaluation batch", DRAFT_MEMBER(eval_batch_size),
+          check_at_least(1), true);
+    t.add_object(
+        "model", "the classifier's architecture (FashionClassifierConfig; empty labels: the dataset's class names)",
+        [](const ClassifierTrainConfig& c) { return c.model.to_json(); },
+        [](ClassifierTrainConfig& c, const nlohmann::json& j) {
+          c.model = FashionClassifierConfig::from_json(ConfigJson{j, "model"});
+        });
+    return t;
+  }();
+  return table;
+}
+
 ClassifierTrainConfig ClassifierTrainConfig::from_json(const ConfigJson& c, const ClassifierTrainConfig& base) {
-  std::set<std::string> known = run_setting_keys();
-  known.insert({"eval_every_epoch", "eval_batch_size", "model"});
-  check_known_keys(c, known);
   ClassifierTrainConfig v = base;
-  read_run_settings(c, v);
-  v.eval_every_epoch = c.get<bool>("eval_every_epoch", v.eval_every_epoch);
-  v.eval_batch_size = c.get<int64_t>("eval_batch_size", v.eval_batch_size);
-  if (c.has("model")) {
-    v.model = FashionClassifierConfig::from_json(ConfigJson{c.json.at("model"), c.source + " (model)"});
-  }
+  classifier_train_config_table().read(c.json, c.source, v);
   return v;
 }
 
@@ -68,17 +72,10 @@ ClassifierTrainConfig ClassifierTrainConfig::from_json(const ConfigJson& c) {
   return from_json(c, ClassifierTrainConfig());
 }
 
-nlohmann::json ClassifierTrainConfig::to_json() const {
-  nlohmann::json j = write_run_settings(*this);
-  j["eval_every_epoch"] = eval_every_epoch;
-  j["eval_batch_size"] = eval_batch_size;
-  j["model"] = model.to_json();
-  return j;
-}
+nlohmann::json ClassifierTrainConfig::to_json() const { return classifier_train_config_table().to_json(*this); }
 
 void ClassifierTrainConfig::validate() const {
-  validate_run_settings(*this);
-  DRAFT_CHECK(eval_batch_size > 0, "eval_batch_size must be positive (got ", eval_batch_size, ")");
+  classifier_train_config_table().validate(*this);
   try {
     model.validate();
   } catch (const Error& e) {
@@ -141,154 +138,130 @@ std::string format_class_accuracy_table(const ClassifierEvaluation& e, const std
   return out + line;
 }
 
-ClassifierTrainResult train_classifier(const ClassifierTrainConfig& config_in) {
-  const auto started = std::chrono::steady_clock::now();
-  auto elapsed = [&] { return std::chrono::duration<double>(std::chrono::steady_clock::now() - started).count(); };
-  ClassifierTrainConfig config = config_in;
+namespace {
+
+// One classifier run: its data, model, optimizer, folder and loop (train_classifier drives it).
+struct ClassifierRun {
+  ClassifierTrainConfig config;
+  ImageDataset train, test;
+  FashionClassifier model{nullptr};
+  std::unique_ptr<torch::optim::AdamW> optimizer;
+  std::unique_ptr<ResumableRun> run;
+  std::unique_ptr<EpochLoop> loop;
+  std::vector<CheckpointModule> modules;
+  std::chrono::steady_clock::time_point started = std::chrono::steady_clock::now();
+
+  double elapsed() const { return std::chrono::duration<double>(std::chrono::steady_clock::now() - started).count(); }
+};
+
+// The data first, so that a wrong --data leaves no empty run folder behind; the model's classes and input
+// shape follow it. Then the folder (a changed config refused on resume), the model and the optimizer.
+void set_up(ClassifierRun& r) {
+  ClassifierTrainConfig& config = r.config;
   config.validate();
-
-  // The data first, so that a wrong --data leaves no empty run folder behind; the model's classes and
-  // input shape follow it.
-  const ImageDataset train = load_training_images(config.data_dir, "train", config.limit);
-  const ImageDataset test = load_training_images(config.data_dir, "test", config.limit);
+  r.train = load_training_images(config.data_dir, "train", config.limit);
+  r.test = load_training_images(config.data_dir, "test", config.limit);
   if (config.model.labels.empty()) {
-    config.model.labels = train.classes;
-    config.model.num_classes = static_cast<int64_t>(train.classes.size());
+    config.model.labels = r.train.classes;
+    config.model.num_classes = static_cast<int64_t>(r.train.classes.size());
   }
-  check_model_fits_data(config.model, train, config.data_dir);
-  const nlohmann::json resolved = config.to_json();
-  const auto& labels = config.model.labels;
-  const int64_t n = train.size();
-  DRAFT_CHECK(n > 0 && test.size() > 0, config.data_dir, ": the train or test split is empty");
-
-  RunFolder run(config.out_dir);
-  DRAFT_CHECK(config.resume || !run.has_checkpoint(), run.checkpoint_path(),
-              " exists: pass --resume to continue that run, or choose another run folder");
-  const bool resuming = config.resume && run.has_checkpoint();
-  if (config.resume && !resuming) DRAFT_LOG_INFO("{}: no checkpoint yet, starting a new run", run.dir());
-  const int64_t steps_per_epoch = (n + config.batch_size - 1) / config.batch_size;
-  const int64_t total_steps = steps_per_epoch * config.epochs;
-
+  check_model_fits_data(config.model, r.train, config.data_dir);
+  DRAFT_CHECK(r.train.size() > 0 && r.test.size() > 0, config.data_dir, ": the train or test split is empty");
+  r.run = std::make_unique<ResumableRun>(config.out_dir, config.resume);
+  r.run->start(config.to_json(), pretrain_resumable_keys(classifier_train_config_table(), config));
   torch::manual_seed(config.seed);  // the initial weights; a resumed run replaces them with the checkpoint's
-  FashionClassifier model(config.model);
-  model->train();
-  torch::optim::AdamW optimizer(model->parameters(),
-                                torch::optim::AdamWOptions(config.lr).weight_decay(config.weight_decay));
-  const std::vector<CheckpointModule> modules = {{"model.", model.ptr().get()}};
+  r.model = FashionClassifier(config.model);
+  r.model->train();
+  r.optimizer = std::make_unique<torch::optim::AdamW>(
+      r.model->parameters(), torch::optim::AdamWOptions(config.lr).weight_decay(config.weight_decay));
+  r.modules = {{"model.", r.model.ptr().get()}};
+  const int64_t start = r.run->resuming() ? r.run->restore(r.modules, r.optimizer.get()).step : 0;
+  r.loop = std::make_unique<EpochLoop>(make_epoch_loop(config, r.train.size(), start));
+  if (start > 0) DRAFT_LOG_INFO("resuming {} at step {} of {}", config.out_dir, start, r.loop->total_steps());
+  DRAFT_LOG_INFO("training the classifier on {} images ({} test), {} epochs of {} steps, batch {}", r.train.size(),
+                 r.test.size(), config.epochs, r.loop->steps_per_epoch(), config.batch_size);
+}
 
-  int64_t step = 0;
-  if (resuming) {
-    const CheckpointInfo info = read_checkpoint_info(run.checkpoint_path());
-    check_resumable(info.config, resolved, resume_keys(resolved), run.dir(), run.checkpoint_path());
-    load_checkpoint(run.checkpoint_path(), modules, &optimizer);
-    step = info.progress.step;
-    DRAFT_CHECK(step <= total_steps, run.checkpoint_path(), " is at step ", step, ", beyond the run's ", total_steps);
-    run.truncate_metrics_after(step);  // records logged after the checkpoint are logged again
-    DRAFT_LOG_INFO("resuming {} at step {} of {}", run.dir(), step, total_steps);
-  } else {
-    std::filesystem::remove(run.metrics_path());  // left by a run that died before its first checkpoint
+// One AdamW step on the mean cross-entropy of the step's batch (flipped with p = 1/2 when hflip).
+void train_step(ClassifierRun& r, IntervalMeans& interval, double& shown_loss, double& shown_acc) {
+  const ClassifierTrainConfig& config = r.config;
+  const int64_t step = r.loop->step();
+  const at::Tensor index = r.loop->batch();
+  at::Tensor x = r.train.images.index_select(0, index);
+  const at::Tensor y = r.train.labels.index_select(0, index);
+  if (config.hflip) x = random_hflip(x, derive_seed(config.seed, RandomStream::kAugment, step));
+  const double lr = scheduled_learning_rate(config.lr, config.lr_schedule, step, r.loop->total_steps());
+  set_learning_rate(*r.optimizer, lr);
+  r.optimizer->zero_grad();
+  const at::Tensor logits = r.model->forward(x);
+  const at::Tensor loss = torch::nn::functional::cross_entropy(logits, y);
+  loss.backward();
+  r.optimizer->step();
+  r.loop->advance();
+
+  // The bar shows moving averages, metrics.jsonl the mean over each log interval.
+  const double loss_value = loss.item<double>();
+  const double batch_acc = (logits.argmax(1) == y).to(torch::kDouble).mean().item<double>();
+  shown_loss = std::isnan(shown_loss) ? loss_value : 0.95 * shown_loss + 0.05 * loss_value;
+  shown_acc = std::isnan(shown_acc) ? batch_acc : 0.95 * shown_acc + 0.05 * batch_acc;
+  interval.add("loss", loss_value);
+  interval.add("accuracy", batch_acc);
+  if (r.loop->log_due()) {
+    nlohmann::json record = {{"event", "train"}, {"step", r.loop->step()}, {"epoch", r.loop->epoch_progress()},
+                             {"lr", lr}, {"elapsed_s", r.elapsed()}};
+    record.update(interval.take());
+    r.run->log(record);
   }
-  run.write_config(resolved);
-  DRAFT_LOG_INFO("training the classifier on {} images ({} test), {} epochs of {} steps, batch {}", n, test.size(),
-                 config.epochs, steps_per_epoch, config.batch_size);
+}
 
-  ProgressBar bar(total_steps, "classifier");
-  if (step > 0) bar.update(step);
-  at::Tensor order;
-  int64_t order_epoch = -1;
-  double interval_loss = 0.0, shown_loss = std::nan(""), shown_acc = std::nan("");
-  int64_t interval_correct = 0, interval_count = 0, interval_steps = 0, steps_this_run = 0;
+ClassifierEvaluation evaluate_and_log(ClassifierRun& r) {
+  const ClassifierEvaluation e = evaluate_classifier(r.model, r.test, r.config.eval_batch_size);
+  r.run->log({{"event", "eval"}, {"step", r.loop->step()}, {"epoch", r.loop->epoch_progress()}, {"split", "test"},
+              {"loss", e.loss}, {"accuracy", e.accuracy}, {"per_class_accuracy", per_class_json(e, r.config.model.labels)}});
+  return e;
+}
+
+}  // namespace
+
+ClassifierTrainResult train_classifier(const ClassifierTrainConfig& config_in) {
+  ClassifierRun r;
+  r.config = config_in;
+  set_up(r);
+  ProgressBar bar(r.loop->total_steps(), "classifier");
+  if (r.loop->step() > 0) bar.update(r.loop->step());
+  double shown_loss = std::nan(""), shown_acc = std::nan("");
+  IntervalMeans interval;
   ClassifierEvaluation last_eval;
   int64_t last_eval_step = -1;
-  bool stopped = false;
-  auto log_eval = [&](const ClassifierEvaluation& e) {
-    run.append_metrics({{"event", "eval"}, {"step", step}, {"epoch", double(step) / double(steps_per_epoch)},
-                        {"split", "test"}, {"loss", e.loss}, {"accuracy", e.accuracy},
-                        {"per_class_accuracy", per_class_json(e, labels)}});
-  };
-
-  while (step < total_steps && !stopped) {
-    // 1. The batch: this epoch's permutation of the training set, sliced at this step.
-    const int64_t epoch = step / steps_per_epoch;
-    if (epoch != order_epoch) {
-      order = epoch_permutation(n, config.seed, epoch);
-      order_epoch = epoch;
+  while (r.loop->running()) {
+    train_step(r, interval, shown_loss, shown_acc);
+    bar.update(r.loop->step(), {{"loss", shown_loss}, {"acc", shown_acc}});
+    // Evaluation at epoch ends, then a checkpoint (so a resumed run never repeats an evaluation).
+    if (r.loop->epoch_end() && (r.config.eval_every_epoch || r.loop->finished())) {
+      last_eval = evaluate_and_log(r);
+      last_eval_step = r.loop->step();
+      DRAFT_LOG_INFO("epoch {}: test accuracy {:.2f}%", r.loop->progress().epoch, 100.0 * last_eval.accuracy);
     }
-    const int64_t begin = (step % steps_per_epoch) * config.batch_size;
-    const at::Tensor index = order.narrow(0, begin, std::min(config.batch_size, n - begin));
-    at::Tensor x = train.images.index_select(0, index);
-    const at::Tensor y = train.labels.index_select(0, index);
-    if (config.hflip) {
-      x = random_hflip(x, derive_seed(config.seed, RandomStream::kAugment, static_cast<uint64_t>(step)));
-    }
-
-    // 2. One AdamW step on the mean cross-entropy at this step's learning rate.
-    const double lr = scheduled_learning_rate(config.lr, config.lr_schedule, step, total_steps);
-    set_learning_rate(optimizer, lr);
-    optimizer.zero_grad();
-    const at::Tensor logits = model->forward(x);
-    const at::Tensor loss = torch::nn::functional::cross_entropy(logits, y);
-    loss.backward();
-    optimizer.step();
-    ++step;
-    ++steps_this_run;
-
-    // 3. Metrics: the bar shows moving averages, metrics.jsonl the mean over each log interval.
-    const double loss_value = loss.item<double>();
-    const int64_t hits = (logits.argmax(1) == y).sum().item<int64_t>();
-    const double batch_acc = static_cast<double>(hits) / static_cast<double>(y.size(0));
-    shown_loss = std::isnan(shown_loss) ? loss_value : 0.95 * shown_loss + 0.05 * loss_value;
-    shown_acc = std::isnan(shown_acc) ? batch_acc : 0.95 * shown_acc + 0.05 * batch_acc;
-    interval_loss += loss_value;
-    interval_correct += hits;
-    interval_count += y.size(0);
-    ++interval_steps;
-    bar.update(step, {{"loss", shown_loss}, {"acc", shown_acc}});
-    const bool epoch_end = step % steps_per_epoch == 0;
-    if (step % config.log_every == 0 || epoch_end) {
-      run.append_metrics({{"event", "train"}, {"step", step}, {"epoch", double(step) / double(steps_per_epoch)},
-                          {"loss", interval_loss / double(interval_steps)},
-                          {"accuracy", double(interval_correct) / double(interval_count)}, {"lr", lr},
-                          {"elapsed_s", elapsed()}});
-      interval_loss = 0.0;
-      interval_correct = interval_count = interval_steps = 0;
-    }
-
-    // 4. Evaluation at epoch ends, then a checkpoint (so a resumed run never repeats an evaluation).
-    if (epoch_end && (config.eval_every_epoch || step == total_steps)) {
-      last_eval = evaluate_classifier(model, test, config.eval_batch_size);
-      last_eval_step = step;
-      log_eval(last_eval);
-      DRAFT_LOG_INFO("epoch {}: test accuracy {:.2f}%", step / steps_per_epoch, 100.0 * last_eval.accuracy);
-    }
-    stopped = config.stop_after_steps > 0 && steps_this_run >= config.stop_after_steps && step < total_steps;
-    if (epoch_end || stopped || step == total_steps ||
-        (config.checkpoint_every > 0 && step % config.checkpoint_every == 0)) {
-      save_checkpoint(run.checkpoint_path(), modules, &optimizer, {step, step / steps_per_epoch, config.seed},
-                      resolved);
-    }
+    if (r.loop->checkpoint_due()) r.run->save(r.modules, r.optimizer.get(), r.loop->progress());
   }
   bar.finish();
 
   ClassifierTrainResult result;
-  result.labels = labels;
-  result.steps = step;
-  result.stopped_early = stopped;
-  if (stopped) {
-    DRAFT_LOG_INFO("stopped at step {} of {}; continue with --resume", step, total_steps);
+  result.labels = r.config.model.labels;
+  result.steps = r.loop->step();
+  result.stopped_early = r.loop->stopped();
+  if (result.stopped_early) {
+    DRAFT_LOG_INFO("stopped at step {} of {}; continue with --resume", result.steps, r.loop->total_steps());
   } else {
-    if (last_eval_step != step) {
-      last_eval = evaluate_classifier(model, test, config.eval_batch_size);
-      log_eval(last_eval);
-    }
-    result.model_dir = run.file("model");
-    save_fashion_classifier(result.model_dir, model);
+    if (last_eval_step != result.steps) last_eval = evaluate_and_log(r);
+    result.model_dir = r.run->folder().file("model");
+    save_fashion_classifier(result.model_dir, r.model);
     result.test = last_eval;
     result.test_accuracy = last_eval.accuracy;
-    run.append_metrics({{"event", "final"}, {"step", step}, {"test_accuracy", last_eval.accuracy},
-                        {"per_class_accuracy", per_class_json(last_eval, labels)}, {"model", result.model_dir}});
+    r.run->log({{"event", "final"}, {"step", result.steps}, {"test_accuracy", last_eval.accuracy},
+                {"per_class_accuracy", per_class_json(last_eval, result.labels)}, {"model", result.model_dir}});
   }
-  result.seconds = elapsed();
+  result.seconds = r.elapsed();
   return result;
 }
 

@@ -8,8 +8,9 @@
 #include <nlohmann/json.hpp>
 
 #include "io/config_json.h"
+#include "io/config_table.h"
 #include "models/fashion_classifier.h"
-#include "pretrain/fashion_mnist.h"
+#include "data/fashion_mnist.h"
 
 namespace draft {
 
@@ -42,6 +43,9 @@ struct ClassifierTrainConfig {
   /// Throws draft::Error naming the key ("batch_size must be positive (got 0)").
   void validate() const;
 };
+
+/// Every `draft pretrain classifier` key, declared once (docs/config.md is generated from this table).
+const ConfigTable<ClassifierTrainConfig>& classifier_train_config_table();
 
 /// Accuracy of a classifier on a labelled set.
 struct ClassifierEvaluation {

@@ -1,75 +1,61 @@
-// The settings every `draft pretrain` config has under the same keys (data, run folder, optimizer,
-// schedule, seed, subset, flips, checkpoint and log intervals), read, written and checked in one place.
-// Each trainer's config struct has these members with these names; the functions are templates over it.
+// The keys every `draft pretrain` config has (data, run folder, optimizer, schedule, seed, subset, flips,
+// checkpoint and log intervals), declared once for the three recipes' tables, and the epoch loop they set.
+// Each recipe's config struct has these members with these names; the functions are templates over it.
 #pragma once
 
-#include <cmath>
-#include <set>
+#include <algorithm>
 #include <string>
+#include <vector>
 
-#include <nlohmann/json.hpp>
-
-#include "io/config_json.h"
-#include "util/error.h"
+#include "io/config_table.h"
+#include "train/epoch_loop.h"
 
 namespace draft {
 
-/// The keys of the shared settings, for a config's list of known keys.
-inline std::set<std::string> run_setting_keys() {
-  return {"data_dir", "out_dir",     "epochs", "batch_size", "lr",    "weight_decay",
-          "lr_schedule", "seed", "limit", "hflip", "checkpoint_every", "log_every"};
-}
-
-/// Throws draft::Error naming the file and key when `c` is not an object or has a key outside `known`.
-inline void check_known_keys(const ConfigJson& c, const std::set<std::string>& known) {
-  DRAFT_CHECK(c.json.is_object(), c.source, ": expected a JSON object");
-  for (const auto& item : c.json.items()) {
-    DRAFT_CHECK(known.count(item.key()) > 0, c.source, ": unknown key '", item.key(), "'");
-  }
-}
-
-/// Reads the shared keys present in `c` into `v` (absent keys keep v's values).
+/// Adds the shared keys to a recipe's table.
 template <typename Config>
-void read_run_settings(const ConfigJson& c, Config& v) {
-  v.data_dir = c.get<std::string>("data_dir", v.data_dir);
-  v.out_dir = c.get<std::string>("out_dir", v.out_dir);
-  v.epochs = c.get<int64_t>("epochs", v.epochs);
-  v.batch_size = c.get<int64_t>("batch_size", v.batch_size);
-  v.lr = c.get<double>("lr", v.lr);
-  v.weight_decay = c.get<double>("weight_decay", v.weight_decay);
-  v.lr_schedule = c.get<std::string>("lr_schedule", v.lr_schedule);
-  v.seed = c.get<uint64_t>("seed", v.seed);
-  v.limit = c.get<int64_t>("limit", v.limit);
-  v.hflip = c.get<bool>("hflip", v.hflip);
-  v.checkpoint_every = c.get<int64_t>("checkpoint_every", v.checkpoint_every);
-  v.log_every = c.get<int64_t>("log_every", v.log_every);
+void add_run_settings(ConfigTable<Config>& t) {
+  t.add("data_dir", "--data", "folder with the training images: the Fashion-MNIST IDX files (.gz or plain) or "
+        "DIR/<split>/<class>/*.png", DRAFT_MEMBER(data_dir), check_not_empty(), true);
+  t.add("out_dir", "--run-dir", "run folder: config.json, metrics.jsonl, checkpoint, model/ (--out is the same)",
+        DRAFT_MEMBER(out_dir), check_not_empty(), true);
+  t.add("epochs", "--epochs", "passes over the training set (a resumed run may change it unless lr_schedule is "
+        "cosine, which spans it)", DRAFT_MEMBER(epochs), check_at_least(1), true);
+  t.add("batch_size", "--batch-size", "images per step", DRAFT_MEMBER(batch_size), check_at_least(1));
+  t.add("lr", "--lr", "AdamW peak learning rate", DRAFT_MEMBER(lr), check_positive());
+  t.add("weight_decay", "--weight-decay", "AdamW weight decay", DRAFT_MEMBER(weight_decay), check_non_negative());
+  t.add("lr_schedule", "--lr-schedule", "cosine (to 0 at the end) or constant", DRAFT_MEMBER(lr_schedule),
+        check_one_of({"cosine", "constant"}));
+  t.add("seed", "--seed", "seed of the initial weights, data order, augmentation and noise", DRAFT_MEMBER(seed));
+  t.add("limit", "--limit", "use only the first N train and test images (0: all)", DRAFT_MEMBER(limit),
+        check_non_negative());
+  t.add("hflip", "--hflip", "augmentation: random horizontal flips (p = 1/2)", DRAFT_MEMBER(hflip));
+  t.add("checkpoint_every", "--checkpoint-every", "steps between checkpoints (0: epoch ends only)",
+        DRAFT_MEMBER(checkpoint_every), check_non_negative(), true);
+  t.add("log_every", "--log-every", "steps between metrics.jsonl records", DRAFT_MEMBER(log_every), check_at_least(1),
+        true);
 }
 
-/// The shared keys of `v` as a JSON object (a trainer's to_json adds its own).
+/// The keys a resumed run may change: those the table marks, less epochs under a cosine schedule.
 template <typename Config>
-nlohmann::json write_run_settings(const Config& v) {
-  return {{"data_dir", v.data_dir},   {"out_dir", v.out_dir},       {"epochs", v.epochs},
-          {"batch_size", v.batch_size}, {"lr", v.lr},                 {"weight_decay", v.weight_decay},
-          {"lr_schedule", v.lr_schedule}, {"seed", v.seed},           {"limit", v.limit},
-          {"hflip", v.hflip},         {"checkpoint_every", v.checkpoint_every}, {"log_every", v.log_every}};
+std::vector<std::string> pretrain_resumable_keys(const ConfigTable<Config>& table, const Config& c) {
+  std::vector<std::string> keys = table.resumable_paths();
+  if (c.lr_schedule == "cosine") keys.erase(std::remove(keys.begin(), keys.end(), "epochs"), keys.end());
+  return keys;
 }
 
-/// Throws draft::Error naming the first shared key out of range (and the flag that sets it).
+/// The epoch loop of a recipe's config over `examples` training images, from `start_step`.
 template <typename Config>
-void validate_run_settings(const Config& v) {
-  DRAFT_CHECK(!v.out_dir.empty(), "out_dir is empty: give the run folder (--out RUN_DIR)");
-  DRAFT_CHECK(!v.data_dir.empty(), "data_dir is empty: give the folder with the training images (--data DIR)");
-  DRAFT_CHECK(v.epochs > 0, "epochs must be positive (got ", v.epochs, ")");
-  DRAFT_CHECK(v.batch_size > 0, "batch_size must be positive (got ", v.batch_size, ")");
-  DRAFT_CHECK(std::isfinite(v.lr) && v.lr > 0, "lr must be a positive number (got ", v.lr, ")");
-  DRAFT_CHECK(std::isfinite(v.weight_decay) && v.weight_decay >= 0, "weight_decay must be >= 0 (got ",
-              v.weight_decay, ")");
-  DRAFT_CHECK(v.lr_schedule == "cosine" || v.lr_schedule == "constant", "lr_schedule '", v.lr_schedule,
-              "' is not supported (cosine or constant)");
-  DRAFT_CHECK(v.limit >= 0, "limit must be >= 0 (got ", v.limit, ")");
-  DRAFT_CHECK(v.checkpoint_every >= 0, "checkpoint_every must be >= 0 (got ", v.checkpoint_every, ")");
-  DRAFT_CHECK(v.log_every > 0, "log_every must be positive (got ", v.log_every, ")");
-  DRAFT_CHECK(v.stop_after_steps >= 0, "stop_after_steps must be >= 0 (got ", v.stop_after_steps, ")");
+EpochLoop make_epoch_loop(const Config& c, int64_t examples, int64_t start_step) {
+  EpochLoopOptions o;
+  o.examples = examples;
+  o.batch_size = c.batch_size;
+  o.epochs = c.epochs;
+  o.checkpoint_every = c.checkpoint_every;
+  o.log_every = c.log_every;
+  o.stop_after_steps = c.stop_after_steps;
+  o.seed = c.seed;
+  return EpochLoop(o, start_step);
 }
 
 }  // namespace draft

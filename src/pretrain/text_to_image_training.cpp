@@ -7,7 +7,6 @@
 #include <filesystem>
 #include <memory>
 #include <random>
-#include <set>
 
 #include <torch/torch.h>
 
@@ -19,16 +18,16 @@
 #include "models/clip_vocabulary.h"
 #include "models/fashion_classifier.h"
 #include "models/unet_2d_condition.h"
-#include "pretrain/data_order.h"
-#include "pretrain/ema.h"
-#include "pretrain/image_folder.h"
-#include "pretrain/run_folder.h"
+#include "data/image_folder.h"
 #include "pretrain/run_settings.h"
 #include "pretrain/sample_quality.h"
-#include "pretrain/training_schedule.h"
+#include "train/ema.h"
+#include "train/lr_schedule.h"
+#include "train/resumable_run.h"
 #include "util/error.h"
 #include "util/log.h"
 #include "util/progress.h"
+#include "util/seeds.h"
 
 namespace draft {
 namespace {
@@ -113,67 +112,65 @@ SchedulerConfig stable_diffusion_scheduler_config() {
   return s;
 }
 
+const ConfigTable<TextToImageTrainConfig>& text_to_image_train_config_table() {
+  static const ConfigTable<TextToImageTrainConfig> table = [] {
+    ConfigTable<TextToImageTrainConfig> t;
+    add_run_settings(t);
+    t.add("vae_dir", "--vae", "the trained VAE folder (draft pretrain vae's <run>/model, or models/fashion-sd/vae)",
+          DRAFT_MEMBER(vae_dir), check_not_empty());
+    t.add("warmup_steps", "--warmup-steps", "linear learning-rate warm-up", DRAFT_MEMBER(warmup_steps),
+          check_non_negative());
+    t.add("grad_clip", "--grad-clip", "max global gradient norm (0: off)", DRAFT_MEMBER(grad_clip), check_non_negative());
+    t.add("ema_decay", "--ema-decay", "EMA decay of the shipped weights, warmed up as min(decay, (1 + step) / (10 + step))",
+          DRAFT_MEMBER(ema_decay), check_range(0, 1, false));
+    t.add("empty_caption_probability", "--empty-caption-probability",
+          "share of empty captions (trains the unconditional branch for guidance)",
+          DRAFT_MEMBER(empty_caption_probability), check_range(0, 1));
+    t.add("caption_templates", "--caption-template", "caption templates with one {class} (repeat)",
+          DRAFT_MEMBER(caption_templates), check_not_empty());
+    t.add("max_length", "--max-length", "tokenizer model_max_length = text encoder positions", DRAFT_MEMBER(max_length),
+          check_at_least(3));
+    t.add("eval_every", "--eval-every", "steps between sample evaluations (0: epoch ends)", DRAFT_MEMBER(eval_every),
+          check_non_negative(), true);
+    t.add("eval_per_class", "--eval-per-class", "evaluation images per class", DRAFT_MEMBER(eval_per_class),
+          check_at_least(1), true);
+    t.add("eval_steps", "--eval-steps", "DDIM steps of the evaluation samples", DRAFT_MEMBER(eval_steps),
+          check_at_least(1), true);
+    t.add("eval_guidance", "--eval-guidance", "guidance scale of the evaluation samples", DRAFT_MEMBER(eval_guidance),
+          {}, true);
+    t.add("classifier_dir", "--classifier", "classifier that judges the evaluation samples (\"\": none)",
+          DRAFT_MEMBER(classifier_dir), {}, true);
+    t.add_object("unet", "the UNet's architecture (a diffusers UNet2DConditionModel config.json)",
+                 [](const TextToImageTrainConfig& c) { return c.unet.to_json(); },
+                 [](TextToImageTrainConfig& c, const nlohmann::json& j) {
+                   c.unet = UNetConfig::from_json(ConfigJson{j, "unet"});
+                 });
+    t.add_object("text_encoder", "the text encoder's architecture (a transformers CLIPTextConfig; vocab_size from the tokenizer)",
+                 [](const TextToImageTrainConfig& c) { return c.text_encoder.to_json(); },
+                 [](TextToImageTrainConfig& c, const nlohmann::json& j) {
+                   c.text_encoder = CLIPTextConfig::from_json(ConfigJson{j, "text_encoder"});
+                 });
+    t.add_object("scheduler", "the noise schedule (a diffusers DDIMScheduler config)",
+                 [](const TextToImageTrainConfig& c) { return c.scheduler.to_json("DDIMScheduler"); },
+                 [](TextToImageTrainConfig& c, const nlohmann::json& j) {
+                   c.scheduler = SchedulerConfig::from_json(ConfigJson{j, "scheduler"});
+                 });
+    return t;
+  }();
+  return table;
+}
+
 TextToImageTrainConfig TextToImageTrainConfig::from_json(const ConfigJson& c, const TextToImageTrainConfig& base) {
-  std::set<std::string> known = run_setting_keys();
-  known.insert({"vae_dir", "warmup_steps", "grad_clip", "ema_decay", "empty_caption_probability", "caption_templates",
-                "max_length", "eval_every", "eval_per_class", "eval_steps", "eval_guidance", "classifier_dir", "unet",
-                "text_encoder", "scheduler"});
-  check_known_keys(c, known);
   TextToImageTrainConfig v = base;
-  read_run_settings(c, v);
-  v.vae_dir = c.get<std::string>("vae_dir", v.vae_dir);
-  v.warmup_steps = c.get<int64_t>("warmup_steps", v.warmup_steps);
-  v.grad_clip = c.get<double>("grad_clip", v.grad_clip);
-  v.ema_decay = c.get<double>("ema_decay", v.ema_decay);
-  v.empty_caption_probability = c.get<double>("empty_caption_probability", v.empty_caption_probability);
-  v.caption_templates = c.get<std::vector<std::string>>("caption_templates", v.caption_templates);
-  v.max_length = c.get<int64_t>("max_length", v.max_length);
-  v.eval_every = c.get<int64_t>("eval_every", v.eval_every);
-  v.eval_per_class = c.get<int64_t>("eval_per_class", v.eval_per_class);
-  v.eval_steps = c.get<int64_t>("eval_steps", v.eval_steps);
-  v.eval_guidance = c.get<double>("eval_guidance", v.eval_guidance);
-  v.classifier_dir = c.get<std::string>("classifier_dir", v.classifier_dir);
-  if (c.has("unet")) v.unet = UNetConfig::from_json(ConfigJson{c.json.at("unet"), c.source + " (unet)"});
-  if (c.has("text_encoder")) {
-    v.text_encoder = CLIPTextConfig::from_json(ConfigJson{c.json.at("text_encoder"), c.source + " (text_encoder)"});
-  }
-  if (c.has("scheduler")) {
-    v.scheduler = SchedulerConfig::from_json(ConfigJson{c.json.at("scheduler"), c.source + " (scheduler)"});
-  }
+  text_to_image_train_config_table().read(c.json, c.source, v);
   return v;
 }
 
-nlohmann::json TextToImageTrainConfig::to_json() const {
-  nlohmann::json j = write_run_settings(*this);
-  j["vae_dir"] = vae_dir;
-  j["warmup_steps"] = warmup_steps;
-  j["grad_clip"] = grad_clip;
-  j["ema_decay"] = ema_decay;
-  j["empty_caption_probability"] = empty_caption_probability;
-  j["caption_templates"] = caption_templates;
-  j["max_length"] = max_length;
-  j["eval_every"] = eval_every;
-  j["eval_per_class"] = eval_per_class;
-  j["eval_steps"] = eval_steps;
-  j["eval_guidance"] = eval_guidance;
-  j["classifier_dir"] = classifier_dir;
-  j["unet"] = unet.to_json();
-  j["text_encoder"] = text_encoder.to_json();
-  j["scheduler"] = scheduler.to_json("DDIMScheduler");
-  return j;
-}
+nlohmann::json TextToImageTrainConfig::to_json() const { return text_to_image_train_config_table().to_json(*this); }
 
 void TextToImageTrainConfig::validate() const {
-  validate_run_settings(*this);
-  DRAFT_CHECK(!vae_dir.empty(), "vae_dir is empty: give the trained VAE folder (--vae DIR, e.g. the model/ folder "
-                                "of 'draft pretrain vae' or models/fashion-sd/vae)");
-  DRAFT_CHECK(warmup_steps >= 0, "warmup_steps must be >= 0 (got ", warmup_steps, ")");
-  DRAFT_CHECK(grad_clip >= 0, "grad_clip must be >= 0 (got ", grad_clip, ")");
-  DRAFT_CHECK(ema_decay >= 0 && ema_decay < 1, "ema_decay must be in [0, 1) (got ", ema_decay, ")");
+  text_to_image_train_config_table().validate(*this);
   CaptionOptions{caption_templates, empty_caption_probability}.validate();
-  DRAFT_CHECK(max_length >= 3, "max_length must be at least 3 (got ", max_length, ")");
-  DRAFT_CHECK(eval_every >= 0, "eval_every must be >= 0 (got ", eval_every, ")");
-  DRAFT_CHECK(eval_per_class > 0 && eval_steps > 0, "eval_per_class and eval_steps must be positive");
   DRAFT_CHECK(text_encoder.max_position_embeddings >= max_length, "text_encoder.max_position_embeddings (",
               text_encoder.max_position_embeddings, ") must be at least max_length (", max_length, ")");
   unet.validate();
@@ -184,221 +181,227 @@ void TextToImageTrainConfig::validate() const {
   }
 }
 
-TextToImageTrainResult train_text_to_image(const TextToImageTrainConfig& config_in) {
-  const auto started = std::chrono::steady_clock::now();
-  auto elapsed = [&] { return std::chrono::duration<double>(std::chrono::steady_clock::now() - started).count(); };
-  TextToImageTrainConfig config = config_in;
-  config.validate();
+namespace {
 
-  // 1. Data and the frozen VAE (before the run folder, so a wrong path leaves nothing behind).
-  const ImageDataset train = load_training_images(config.data_dir, "train", config.limit);
-  const int64_t n = train.size();
-  DRAFT_CHECK(n > 0, config.data_dir, ": the train split is empty");
-  AutoencoderKL vae = load_vae(config.vae_dir);
-  vae->eval();
-  for (auto& p : vae->parameters()) p.set_requires_grad(false);
-  const int64_t f = int64_t{1} << (vae->config().block_out_channels.size() - 1);
-  DRAFT_CHECK(vae->config().in_channels == train.images.size(1), config.vae_dir, ": the VAE takes ",
-              vae->config().in_channels, " channels but the images have ", train.images.size(1));
-  DRAFT_CHECK(train.images.size(2) / f == config.unet.sample_size, "unet.sample_size is ", config.unet.sample_size,
-              " but the VAE turns ", train.images.size(2), "-pixel images into ", train.images.size(2) / f,
-              "-wide latents");
-  DRAFT_CHECK(vae->config().latent_channels == config.unet.in_channels, "unet.in_channels (", config.unet.in_channels,
-              ") must equal the VAE's latent_channels (", vae->config().latent_channels, ")");
-  const double scaling = vae->config().scaling_factor;
-
-  // 2. The run folder and the tokenizer, whose size fixes the text encoder's vocabulary.
-  RunFolder run(config.out_dir);
-  DRAFT_CHECK(config.resume || !run.has_checkpoint(), run.checkpoint_path(),
-              " exists: pass --resume to continue that run, or choose another run folder");
-  const bool resuming = config.resume && run.has_checkpoint();
-  const std::string tokenizer_dir = run.file("tokenizer");
-  const int64_t vocab = write_clip_tokenizer(tokenizer_dir, caption_vocabulary(config.caption_templates, train.classes), config.max_length);
-  const auto tokenizer = std::make_shared<CLIPTokenizer>(CLIPTokenizer::from_folder(tokenizer_dir));
-  config.text_encoder.vocab_size = vocab;
-  config.text_encoder.bos_token_id = tokenizer->bos_id();
-  config.text_encoder.eos_token_id = tokenizer->eos_id();
-  config.text_encoder.pad_token_id = tokenizer->pad_id();
-  config.text_encoder.validate();
-  const nlohmann::json resolved = config.to_json();
-
-  // 3. Models: the trained ones and their EMA copies (which start equal).
-  torch::manual_seed(config.seed);
-  UNet2DCondition unet(config.unet);
-  CLIPTextModel text_encoder(config.text_encoder);
-  UNet2DCondition ema_unet(config.unet);
-  CLIPTextModel ema_text_encoder(config.text_encoder);
-  copy_weights(*ema_unet, *unet);
-  copy_weights(*ema_text_encoder, *text_encoder);
-  for (auto& p : ema_unet->parameters()) p.set_requires_grad(false);
-  for (auto& p : ema_text_encoder->parameters()) p.set_requires_grad(false);
-  ema_unet->eval();
-  ema_text_encoder->eval();
-  unet->train();
-  text_encoder->train();
-  std::vector<at::Tensor> params = unet->parameters();
-  for (const auto& p : text_encoder->parameters()) params.push_back(p);
-  torch::optim::AdamW optimizer(params, torch::optim::AdamWOptions(config.lr).weight_decay(config.weight_decay));
-  const std::vector<CheckpointModule> modules = {{"unet.", unet.ptr().get()},
-                                                 {"text_encoder.", text_encoder.ptr().get()},
-                                                 {"ema_unet.", ema_unet.ptr().get()},
-                                                 {"ema_text_encoder.", ema_text_encoder.ptr().get()}};
-  const int64_t steps_per_epoch = (n + config.batch_size - 1) / config.batch_size;
-  const int64_t total_steps = steps_per_epoch * config.epochs;
-
-  int64_t step = 0;
-  if (resuming) {
-    const CheckpointInfo info = read_checkpoint_info(run.checkpoint_path());
-    std::vector<std::string> keys = {"vae_dir", "batch_size", "lr", "weight_decay", "lr_schedule", "warmup_steps",
-                                     "grad_clip", "ema_decay", "empty_caption_probability", "caption_templates",
-                                     "max_length", "seed", "limit", "hflip", "unet", "text_encoder", "scheduler"};
-    if (config.lr_schedule == "cosine") keys.push_back("epochs");
-    check_resumable(info.config, resolved, keys, run.dir(), run.checkpoint_path());
-    load_checkpoint(run.checkpoint_path(), modules, &optimizer);
-    step = info.progress.step;
-    DRAFT_CHECK(step <= total_steps, run.checkpoint_path(), " is at step ", step, ", beyond the run's ", total_steps);
-    run.truncate_metrics_after(step);
-    DRAFT_LOG_INFO("resuming {} at step {} of {}", run.dir(), step, total_steps);
-  } else {
-    std::filesystem::remove(run.metrics_path());
-  }
-  run.write_config(resolved);
-
-  // 4. The judge of evaluations, when there is one.
-  FashionClassifier classifier{nullptr};
-  if (!config.classifier_dir.empty() && std::filesystem::is_directory(config.classifier_dir)) {
-    classifier = load_fashion_classifier(config.classifier_dir);
-    if (classifier->config().labels != train.classes) {
-      DRAFT_LOG_WARN("{}: the classifier's classes are not the dataset's; training without sample evaluations",
-                     config.classifier_dir);
-      classifier = nullptr;
-    }
-  } else if (!config.classifier_dir.empty()) {
-    DRAFT_LOG_WARN("{}: no classifier there; training without sample evaluations", config.classifier_dir);
-  }
+// One text-to-image run (train_text_to_image drives it).
+struct TextToImageRun {
+  TextToImageTrainConfig config;
+  ImageDataset train;
+  AutoencoderKL vae{nullptr};
+  std::unique_ptr<ResumableRun> run;
+  std::string tokenizer_dir;
+  std::shared_ptr<CLIPTokenizer> tokenizer;
+  UNet2DCondition unet{nullptr}, ema_unet{nullptr};
+  CLIPTextModel text_encoder{nullptr}, ema_text_encoder{nullptr};
+  std::vector<at::Tensor> params;
+  std::unique_ptr<torch::optim::AdamW> optimizer;
+  std::vector<CheckpointModule> modules;
+  std::unique_ptr<EpochLoop> loop;
+  FashionClassifier classifier{nullptr};  // the judge of evaluations; null: none
   StableDiffusion ema_pipeline;
-  ema_pipeline.folder = run.dir();
-  ema_pipeline.tokenizer = tokenizer;
-  ema_pipeline.text_encoder = ema_text_encoder;
-  ema_pipeline.unet = ema_unet;
-  ema_pipeline.vae = vae;
-  ema_pipeline.scheduler = std::make_shared<DDIMScheduler>(config.scheduler);
+  std::chrono::steady_clock::time_point started = std::chrono::steady_clock::now();
+
+  double elapsed() const { return std::chrono::duration<double>(std::chrono::steady_clock::now() - started).count(); }
+};
+
+// 1. Data and the frozen VAE (before the run folder, so a wrong path leaves nothing behind).
+void load_data_and_vae(TextToImageRun& r) {
+  const TextToImageTrainConfig& config = r.config;
+  r.train = load_training_images(config.data_dir, "train", config.limit);
+  DRAFT_CHECK(r.train.size() > 0, config.data_dir, ": the train split is empty");
+  r.vae = load_vae(config.vae_dir);
+  r.vae->eval();
+  for (auto& p : r.vae->parameters()) p.set_requires_grad(false);
+  const int64_t f = int64_t{1} << (r.vae->config().block_out_channels.size() - 1);
+  const int64_t pixels = r.train.images.size(2);
+  DRAFT_CHECK(r.vae->config().in_channels == r.train.images.size(1), config.vae_dir, ": the VAE takes ",
+              r.vae->config().in_channels, " channels but the images have ", r.train.images.size(1));
+  DRAFT_CHECK(pixels / f == config.unet.sample_size, "unet.sample_size is ", config.unet.sample_size,
+              " but the VAE turns ", pixels, "-pixel images into ", pixels / f, "-wide latents");
+  DRAFT_CHECK(r.vae->config().latent_channels == config.unet.in_channels, "unet.in_channels (", config.unet.in_channels,
+              ") must equal the VAE's latent_channels (", r.vae->config().latent_channels, ")");
+}
+
+// 2. The run folder and the tokenizer, whose size fixes the text encoder's vocabulary; then the config is
+// complete and the run starts (a changed config is refused on resume).
+void open_run(TextToImageRun& r) {
+  TextToImageTrainConfig& config = r.config;
+  r.run = std::make_unique<ResumableRun>(config.out_dir, config.resume);
+  r.tokenizer_dir = r.run->folder().file("tokenizer");
+  const int64_t vocab = write_clip_tokenizer(
+      r.tokenizer_dir, caption_vocabulary(config.caption_templates, r.train.classes), config.max_length);
+  r.tokenizer = std::make_shared<CLIPTokenizer>(CLIPTokenizer::from_folder(r.tokenizer_dir));
+  config.text_encoder.vocab_size = vocab;
+  config.text_encoder.bos_token_id = r.tokenizer->bos_id();
+  config.text_encoder.eos_token_id = r.tokenizer->eos_id();
+  config.text_encoder.pad_token_id = r.tokenizer->pad_id();
+  config.text_encoder.validate();
+  r.run->start(config.to_json(), pretrain_resumable_keys(text_to_image_train_config_table(), config));
+}
+
+// 3. The trained models and their EMA copies (which start equal), the optimizer, and the checkpoint.
+void build_models(TextToImageRun& r) {
+  const TextToImageTrainConfig& config = r.config;
+  torch::manual_seed(config.seed);
+  r.unet = UNet2DCondition(config.unet);
+  r.text_encoder = CLIPTextModel(config.text_encoder);
+  r.ema_unet = UNet2DCondition(config.unet);
+  r.ema_text_encoder = CLIPTextModel(config.text_encoder);
+  copy_weights(*r.ema_unet, *r.unet);
+  copy_weights(*r.ema_text_encoder, *r.text_encoder);
+  for (auto& p : r.ema_unet->parameters()) p.set_requires_grad(false);
+  for (auto& p : r.ema_text_encoder->parameters()) p.set_requires_grad(false);
+  r.ema_unet->eval();
+  r.ema_text_encoder->eval();
+  r.unet->train();
+  r.text_encoder->train();
+  r.params = r.unet->parameters();
+  for (const auto& p : r.text_encoder->parameters()) r.params.push_back(p);
+  r.optimizer = std::make_unique<torch::optim::AdamW>(
+      r.params, torch::optim::AdamWOptions(config.lr).weight_decay(config.weight_decay));
+  r.modules = {{"unet.", r.unet.ptr().get()},
+               {"text_encoder.", r.text_encoder.ptr().get()},
+               {"ema_unet.", r.ema_unet.ptr().get()},
+               {"ema_text_encoder.", r.ema_text_encoder.ptr().get()}};
+  const int64_t start = r.run->resuming() ? r.run->restore(r.modules, r.optimizer.get()).step : 0;
+  r.loop = std::make_unique<EpochLoop>(make_epoch_loop(config, r.train.size(), start));
+  if (start > 0) DRAFT_LOG_INFO("resuming {} at step {} of {}", config.out_dir, start, r.loop->total_steps());
+}
+
+// 4. The judge of evaluations, when there is one, and the EMA pipeline it judges.
+void set_up_evaluation(TextToImageRun& r) {
+  const std::string& dir = r.config.classifier_dir;
+  if (!dir.empty() && std::filesystem::is_directory(dir)) {
+    r.classifier = load_fashion_classifier(dir);
+    if (r.classifier->config().labels != r.train.classes) {
+      DRAFT_LOG_WARN("{}: the classifier's classes are not the dataset's; training without sample evaluations", dir);
+      r.classifier = nullptr;
+    }
+  } else if (!dir.empty()) {
+    DRAFT_LOG_WARN("{}: no classifier there; training without sample evaluations", dir);
+  }
+  r.ema_pipeline.folder = r.run->folder().dir();
+  r.ema_pipeline.tokenizer = r.tokenizer;
+  r.ema_pipeline.text_encoder = r.ema_text_encoder;
+  r.ema_pipeline.unet = r.ema_unet;
+  r.ema_pipeline.vae = r.vae;
+  r.ema_pipeline.scheduler = std::make_shared<DDIMScheduler>(r.config.scheduler);
+}
+
+// Samples eval_per_class images per class from the EMA weights; logs the classifier's agreement.
+void evaluate(TextToImageRun& r, TextToImageTrainResult& result) {
+  if (!r.classifier) return;
+  ClassSampleOptions o;
+  o.per_class = r.config.eval_per_class;
+  o.steps = r.config.eval_steps;
+  o.guidance = r.config.eval_guidance;
+  o.seed = derive_seed(r.config.seed, RandomStream::kNoise, -1);
+  o.prompt_template = r.config.caption_templates.front();
+  const ClassSamples s = sample_and_judge(r.ema_pipeline, r.classifier, r.train.classes, o);
+  nlohmann::json per_class = nlohmann::json::object();
+  for (std::size_t c = 0; c < s.per_class_agreement.size(); ++c) per_class[r.train.classes[c]] = s.per_class_agreement[c];
+  r.run->log({{"event", "eval"}, {"step", r.loop->step()}, {"epoch", r.loop->epoch_progress()},
+              {"agreement", s.agreement}, {"per_class_agreement", per_class}, {"guidance", r.config.eval_guidance},
+              {"sampling_steps", r.config.eval_steps}, {"elapsed_s", r.elapsed()}});
+  result.agreement = s.agreement;
+  DRAFT_LOG_INFO("step {}: classifier agreement of EMA samples {:.1f}%", r.loop->step(), 100.0 * s.agreement);
+}
+
+// One step: the batch in this epoch's order (mirrored with p = 1/2), latents drawn from the posteriors, the
+// epsilon loss (Ho et al. 2020, eq. 14) on x_t = sqrt(abar_t) z0 + sqrt(1 - abar_t) eps (eq. 4), AdamW with
+// clipping, the EMA update. Returns the loss and the gradient norm.
+std::pair<double, double> train_step(TextToImageRun& r, const LatentPosteriors& latents,
+                                     const DDPMScheduler& noise_schedule, const CaptionOptions& captions, double lr) {
+  const TextToImageTrainConfig& config = r.config;
+  const int64_t step = r.loop->step(), n = r.train.size();
+  const at::Tensor index = r.loop->batch();
+  const int64_t b = index.size(0);
+  at::Tensor source = index;
+  if (config.hflip) {
+    at::Generator flip_gen = cpu_generator(derive_seed(config.seed, RandomStream::kAugment, step));
+    source = index + (torch::rand({b}, flip_gen) < 0.5).to(torch::kLong) * n;
+  }
+  at::Generator noise_gen = cpu_generator(derive_seed(config.seed, RandomStream::kNoise, step));
+  const at::Tensor mean = latents.mean.index_select(0, source);
+  const at::Tensor z0 =
+      (mean + latents.stddev.index_select(0, source) * torch::randn(mean.sizes(), noise_gen)) * r.vae->config().scaling_factor;
+  const at::Tensor noise = torch::randn(z0.sizes(), noise_gen);
+  const at::Tensor t = torch::randint(0, config.scheduler.num_train_timesteps, {b}, noise_gen, torch::kLong);
+  std::mt19937_64 caption_rng(derive_seed(config.seed, RandomStream::kCaption, step));
+  std::vector<std::string> texts;
+  const at::Tensor labels = r.train.labels.index_select(0, index);
+  for (int64_t i = 0; i < b; ++i) {
+    texts.push_back(class_caption(r.train.classes[labels[i].item<int64_t>()], caption_rng, captions));
+  }
+  set_learning_rate(*r.optimizer, lr);
+  r.optimizer->zero_grad();
+  const at::Tensor context = r.text_encoder->encode((*r.tokenizer)(texts).input_ids);
+  const at::Tensor prediction = r.unet->forward(noise_schedule.add_noise(z0, noise, t), t, context);
+  const at::Tensor loss = torch::mse_loss(prediction, noise_schedule.training_target(z0, noise, t));
+  loss.backward();
+  const double grad_norm = torch::nn::utils::clip_grad_norm_(r.params, config.grad_clip > 0 ? config.grad_clip : 1e30);
+  r.optimizer->step();
+  ema_update(*r.ema_unet, *r.unet, ema_decay_at(config.ema_decay, step));
+  ema_update(*r.ema_text_encoder, *r.text_encoder, ema_decay_at(config.ema_decay, step));
+  r.loop->advance();
+  const double loss_value = loss.item<double>();
+  DRAFT_CHECK(std::isfinite(loss_value), "UNet training diverged at step ", r.loop->step(),
+              " (non-finite loss): lower --lr or resume from the last checkpoint");
+  return {loss_value, grad_norm};
+}
+
+}  // namespace
+
+TextToImageTrainResult train_text_to_image(const TextToImageTrainConfig& config_in) {
+  TextToImageRun r;
+  r.config = config_in;
+  r.config.validate();
+  load_data_and_vae(r);
+  open_run(r);
+  build_models(r);
+  set_up_evaluation(r);
+  DRAFT_LOG_INFO("encoding {} images{} with the VAE", r.train.size(), r.config.hflip ? " and their mirror images" : "");
+  const LatentPosteriors latents = encode_dataset(r.vae, r.train.images, r.config.hflip);
+  const DDPMScheduler noise_schedule(r.config.scheduler);
+  const CaptionOptions captions{r.config.caption_templates, r.config.empty_caption_probability};
+  DRAFT_LOG_INFO("training the UNet and text encoder on {} images, {} epochs of {} steps, batch {}", r.train.size(),
+                 r.config.epochs, r.loop->steps_per_epoch(), r.config.batch_size);
   TextToImageTrainResult result;
-  auto evaluate = [&] {
-    if (!classifier) return;
-    ClassSampleOptions o;
-    o.per_class = config.eval_per_class;
-    o.steps = config.eval_steps;
-    o.guidance = config.eval_guidance;
-    o.seed = derive_seed(config.seed, RandomStream::kNoise, ~uint64_t{0});
-    o.prompt_template = config.caption_templates.front();
-    const ClassSamples s = sample_and_judge(ema_pipeline, classifier, train.classes, o);
-    nlohmann::json per_class = nlohmann::json::object();
-    for (std::size_t c = 0; c < s.per_class_agreement.size(); ++c) {
-      per_class[train.classes[c]] = s.per_class_agreement[c];
+  ProgressBar bar(r.loop->total_steps(), "unet");
+  if (r.loop->step() > 0) bar.update(r.loop->step());
+  IntervalMeans interval;
+  double shown_loss = std::nan("");
+  int64_t last_eval_step = -1;
+  while (r.loop->running()) {
+    const double lr = scheduled_learning_rate(r.config.lr, r.config.lr_schedule, r.loop->step(), r.loop->total_steps(),
+                                              r.config.warmup_steps);
+    const auto [loss, grad_norm] = train_step(r, latents, noise_schedule, captions, lr);
+    shown_loss = std::isnan(shown_loss) ? loss : 0.98 * shown_loss + 0.02 * loss;
+    interval.add("loss", loss);
+    interval.add("grad_norm", grad_norm);
+    bar.update(r.loop->step(), {{"loss", shown_loss}, {"lr", lr}});
+    if (r.loop->log_due()) {
+      nlohmann::json record = {{"event", "train"}, {"step", r.loop->step()}, {"epoch", r.loop->epoch_progress()},
+                               {"lr", lr}, {"elapsed_s", r.elapsed()}};
+      record.update(interval.take());
+      r.run->log(record);
     }
-    run.append_metrics({{"event", "eval"}, {"step", step}, {"epoch", double(step) / double(steps_per_epoch)},
-                        {"agreement", s.agreement}, {"per_class_agreement", per_class},
-                        {"guidance", config.eval_guidance}, {"sampling_steps", config.eval_steps},
-                        {"elapsed_s", elapsed()}});
-    result.agreement = s.agreement;
-    DRAFT_LOG_INFO("step {}: classifier agreement of EMA samples {:.1f}%", step, 100.0 * s.agreement);
-  };
-
-  // 5. Latents of the dataset.
-  DRAFT_LOG_INFO("encoding {} images{} with the VAE", n, config.hflip ? " and their mirror images" : "");
-  const LatentPosteriors latents = encode_dataset(vae, train.images, config.hflip);
-  const DDPMScheduler noise_schedule(config.scheduler);
-  const CaptionOptions captions{config.caption_templates, config.empty_caption_probability};
-  DRAFT_LOG_INFO("training the UNet and text encoder on {} images, {} epochs of {} steps, batch {}", n, config.epochs,
-                 steps_per_epoch, config.batch_size);
-
-  ProgressBar bar(total_steps, "unet");
-  if (step > 0) bar.update(step);
-  at::Tensor order;
-  int64_t order_epoch = -1, interval_steps = 0, steps_this_run = 0, last_eval_step = -1;
-  double interval_loss = 0.0, interval_grad = 0.0, shown_loss = std::nan("");
-  bool stopped = false;
-  while (step < total_steps && !stopped) {
-    // a. The batch: indices in this epoch's order, mirrored with p = 1/2, latents drawn from the posteriors.
-    const int64_t epoch = step / steps_per_epoch;
-    if (epoch != order_epoch) {
-      order = epoch_permutation(n, config.seed, epoch);
-      order_epoch = epoch;
+    if (r.config.eval_every > 0 ? r.loop->step() % r.config.eval_every == 0 : r.loop->epoch_end()) {
+      evaluate(r, result);
+      last_eval_step = r.loop->step();
     }
-    const int64_t begin = (step % steps_per_epoch) * config.batch_size;
-    const at::Tensor index = order.narrow(0, begin, std::min(config.batch_size, n - begin));
-    const int64_t b = index.size(0);
-    at::Tensor source = index;
-    if (config.hflip) {
-      at::Generator flip_gen = cpu_generator(derive_seed(config.seed, RandomStream::kAugment, uint64_t(step)));
-      source = index + (torch::rand({b}, flip_gen) < 0.5).to(torch::kLong) * n;
-    }
-    at::Generator noise_gen = cpu_generator(derive_seed(config.seed, RandomStream::kNoise, uint64_t(step)));
-    const at::Tensor mean = latents.mean.index_select(0, source);
-    const at::Tensor z0 = (mean + latents.stddev.index_select(0, source) * torch::randn(mean.sizes(), noise_gen)) * scaling;
-    const at::Tensor noise = torch::randn(z0.sizes(), noise_gen);
-    const at::Tensor t = torch::randint(0, config.scheduler.num_train_timesteps, {b}, noise_gen, torch::kLong);
-    std::mt19937_64 caption_rng(derive_seed(config.seed, RandomStream::kCaption, uint64_t(step)));
-    std::vector<std::string> texts;
-    const at::Tensor labels = train.labels.index_select(0, index);
-    for (int64_t i = 0; i < b; ++i) texts.push_back(class_caption(train.classes[labels[i].item<int64_t>()], caption_rng, captions));
-
-    // b. Epsilon loss (Ho et al. 2020, eq. 14) on x_t = sqrt(abar_t) z0 + sqrt(1 - abar_t) eps (eq. 4).
-    const double lr = scheduled_learning_rate(config.lr, config.lr_schedule, step, total_steps, config.warmup_steps);
-    set_learning_rate(optimizer, lr);
-    optimizer.zero_grad();
-    const at::Tensor context = text_encoder->encode((*tokenizer)(texts).input_ids);
-    const at::Tensor prediction = unet->forward(noise_schedule.add_noise(z0, noise, t), t, context);
-    const at::Tensor loss = torch::mse_loss(prediction, noise_schedule.training_target(z0, noise, t));
-    loss.backward();
-    const double grad_norm =
-        torch::nn::utils::clip_grad_norm_(params, config.grad_clip > 0 ? config.grad_clip : 1e30);
-    optimizer.step();
-    ema_update(*ema_unet, *unet, ema_decay_at(config.ema_decay, step));
-    ema_update(*ema_text_encoder, *text_encoder, ema_decay_at(config.ema_decay, step));
-    ++step;
-    ++steps_this_run;
-
-    // c. Metrics, evaluations, checkpoints.
-    const double loss_value = loss.item<double>();
-    DRAFT_CHECK(std::isfinite(loss_value), "UNet training diverged at step ", step,
-                " (non-finite loss): lower --lr or resume from the last checkpoint");
-    shown_loss = std::isnan(shown_loss) ? loss_value : 0.98 * shown_loss + 0.02 * loss_value;
-    interval_loss += loss_value;
-    interval_grad += grad_norm;
-    ++interval_steps;
-    bar.update(step, {{"loss", shown_loss}, {"lr", lr}});
-    const bool epoch_end = step % steps_per_epoch == 0;
-    if (step % config.log_every == 0 || epoch_end) {
-      run.append_metrics({{"event", "train"}, {"step", step}, {"epoch", double(step) / double(steps_per_epoch)},
-                          {"loss", interval_loss / double(interval_steps)},
-                          {"grad_norm", interval_grad / double(interval_steps)}, {"lr", lr}, {"elapsed_s", elapsed()}});
-      interval_loss = interval_grad = 0.0;
-      interval_steps = 0;
-    }
-    if (config.eval_every > 0 ? step % config.eval_every == 0 : epoch_end) {
-      evaluate();
-      last_eval_step = step;
-    }
-    stopped = config.stop_after_steps > 0 && steps_this_run >= config.stop_after_steps && step < total_steps;
-    if (epoch_end || stopped || step == total_steps ||
-        (config.checkpoint_every > 0 && step % config.checkpoint_every == 0)) {
-      save_checkpoint(run.checkpoint_path(), modules, &optimizer, {step, step / steps_per_epoch, config.seed},
-                      resolved);
-    }
+    if (r.loop->checkpoint_due()) r.run->save(r.modules, r.optimizer.get(), r.loop->progress());
   }
   bar.finish();
-
-  result.steps = step;
-  result.stopped_early = stopped;
-  if (!stopped) {
-    if (last_eval_step != step) evaluate();
-    result.model_dir = run.file("model");
-    save_pipeline_folder(result.model_dir, {ema_text_encoder, ema_unet, vae, config.scheduler, tokenizer_dir});
-    run.append_metrics({{"event", "final"}, {"step", step}, {"model", result.model_dir}, {"elapsed_s", elapsed()}});
+  result.steps = r.loop->step();
+  result.stopped_early = r.loop->stopped();
+  if (!result.stopped_early) {
+    if (last_eval_step != result.steps) evaluate(r, result);
+    result.model_dir = r.run->folder().file("model");
+    save_pipeline_folder(result.model_dir, {r.ema_text_encoder, r.ema_unet, r.vae, r.config.scheduler, r.tokenizer_dir});
+    r.run->log({{"event", "final"}, {"step", result.steps}, {"model", result.model_dir}, {"elapsed_s", r.elapsed()}});
   }
-  result.seconds = elapsed();
+  result.seconds = r.elapsed();
   return result;
 }
 

@@ -11,9 +11,10 @@
 
 #include "diffusion/scheduler_config.h"
 #include "io/config_json.h"
+#include "io/config_table.h"
 #include "models/clip_config.h"
 #include "models/unet_config.h"
-#include "pretrain/fashion_mnist.h"
+#include "data/fashion_mnist.h"
 
 namespace draft {
 
@@ -62,6 +63,9 @@ struct TextToImageTrainConfig {
   nlohmann::json to_json() const;
   void validate() const;
 };
+
+/// Every `draft pretrain unet` key, declared once (docs/config.md is generated from this table).
+const ConfigTable<TextToImageTrainConfig>& text_to_image_train_config_table();
 
 struct TextToImageTrainResult {
   int64_t steps = 0;

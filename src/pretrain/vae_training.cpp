@@ -3,20 +3,20 @@
 
 #include <chrono>
 #include <cmath>
-#include <filesystem>
-#include <set>
+#include <memory>
 
 #include <torch/torch.h>
 
+#include "data/augmentation.h"
+#include "data/image_folder.h"
 #include "io/json_file.h"
-#include "pretrain/data_order.h"
-#include "pretrain/image_folder.h"
-#include "pretrain/run_folder.h"
 #include "pretrain/run_settings.h"
-#include "pretrain/training_schedule.h"
+#include "train/lr_schedule.h"
+#include "train/resumable_run.h"
 #include "util/error.h"
 #include "util/log.h"
 #include "util/progress.h"
+#include "util/seeds.h"
 
 namespace draft {
 namespace {
@@ -44,39 +44,38 @@ VAEConfig fashion_vae_config() {
   return v;
 }
 
+const ConfigTable<VAETrainConfig>& vae_train_config_table() {
+  static const ConfigTable<VAETrainConfig> table = [] {
+    ConfigTable<VAETrainConfig> t;
+    add_run_settings(t);
+    t.add("warmup_steps", "--warmup-steps", "linear learning-rate warm-up", DRAFT_MEMBER(warmup_steps),
+          check_non_negative());
+    t.add("recon_loss", "--recon-loss", "reconstruction term: l1 (sharper, as the LDM autoencoders) or mse",
+          DRAFT_MEMBER(recon_loss), check_one_of({"l1", "mse"}));
+    t.add("kl_weight", "--kl-weight", "weight of the KL term, per pixel like the reconstruction term (LDM: 1e-6)",
+          DRAFT_MEMBER(kl_weight), check_non_negative());
+    t.add("eval_batch_size", "--eval-batch-size", "images per evaluation batch", DRAFT_MEMBER(eval_batch_size),
+          check_at_least(1), true);
+    t.add("scaling_images", "--scaling-images", "training images whose latents set scaling_factor = 1 / std",
+          DRAFT_MEMBER(scaling_images), check_at_least(1));
+    t.add_object("model", "the autoencoder's architecture (a diffusers AutoencoderKL config.json)",
+                 [](const VAETrainConfig& c) { return c.model.to_json(); },
+                 [](VAETrainConfig& c, const nlohmann::json& j) { c.model = VAEConfig::from_json(ConfigJson{j, "model"}); });
+    return t;
+  }();
+  return table;
+}
+
 VAETrainConfig VAETrainConfig::from_json(const ConfigJson& c, const VAETrainConfig& base) {
-  std::set<std::string> known = run_setting_keys();
-  known.insert({"warmup_steps", "recon_loss", "kl_weight", "eval_batch_size", "scaling_images", "model"});
-  check_known_keys(c, known);
   VAETrainConfig v = base;
-  read_run_settings(c, v);
-  v.warmup_steps = c.get<int64_t>("warmup_steps", v.warmup_steps);
-  v.recon_loss = c.get<std::string>("recon_loss", v.recon_loss);
-  v.kl_weight = c.get<double>("kl_weight", v.kl_weight);
-  v.eval_batch_size = c.get<int64_t>("eval_batch_size", v.eval_batch_size);
-  v.scaling_images = c.get<int64_t>("scaling_images", v.scaling_images);
-  if (c.has("model")) v.model = VAEConfig::from_json(ConfigJson{c.json.at("model"), c.source + " (model)"});
+  vae_train_config_table().read(c.json, c.source, v);
   return v;
 }
 
-nlohmann::json VAETrainConfig::to_json() const {
-  nlohmann::json j = write_run_settings(*this);
-  j["warmup_steps"] = warmup_steps;
-  j["recon_loss"] = recon_loss;
-  j["kl_weight"] = kl_weight;
-  j["eval_batch_size"] = eval_batch_size;
-  j["scaling_images"] = scaling_images;
-  j["model"] = model.to_json();
-  return j;
-}
+nlohmann::json VAETrainConfig::to_json() const { return vae_train_config_table().to_json(*this); }
 
 void VAETrainConfig::validate() const {
-  validate_run_settings(*this);
-  DRAFT_CHECK(warmup_steps >= 0, "warmup_steps must be >= 0 (got ", warmup_steps, ")");
-  DRAFT_CHECK(recon_loss == "l1" || recon_loss == "mse", "recon_loss '", recon_loss, "' is not supported (l1 or mse)");
-  DRAFT_CHECK(std::isfinite(kl_weight) && kl_weight >= 0, "kl_weight must be >= 0 (got ", kl_weight, ")");
-  DRAFT_CHECK(eval_batch_size > 0, "eval_batch_size must be positive (got ", eval_batch_size, ")");
-  DRAFT_CHECK(scaling_images > 0, "scaling_images must be positive (got ", scaling_images, ")");
+  vae_train_config_table().validate(*this);
   try {
     model.validate();
   } catch (const Error& e) {
@@ -128,151 +127,138 @@ double measure_scaling_factor(AutoencoderKL& vae, const at::Tensor& images, uint
   return 1.0 / std;
 }
 
-VAETrainResult train_vae(const VAETrainConfig& config_in) {
-  const auto started = std::chrono::steady_clock::now();
-  auto elapsed = [&] { return std::chrono::duration<double>(std::chrono::steady_clock::now() - started).count(); };
-  VAETrainConfig config = config_in;
+namespace {
+
+// One VAE run: its data, model, optimizer, folder and loop (train_vae drives it).
+struct VAERun {
+  VAETrainConfig config;
+  ImageDataset train, test;
+  AutoencoderKL vae{nullptr};
+  std::unique_ptr<torch::optim::AdamW> optimizer;
+  std::unique_ptr<ResumableRun> run;
+  std::unique_ptr<EpochLoop> loop;
+  std::vector<CheckpointModule> modules;
+  std::chrono::steady_clock::time_point started = std::chrono::steady_clock::now();
+
+  double elapsed() const { return std::chrono::duration<double>(std::chrono::steady_clock::now() - started).count(); }
+};
+
+void set_up(VAERun& r) {
+  const VAETrainConfig& config = r.config;
   config.validate();
-  const nlohmann::json resolved = config.to_json();
-
-  const ImageDataset train = load_training_images(config.data_dir, "train", config.limit);
-  const ImageDataset test = load_training_images(config.data_dir, "test", config.limit);
-  const int64_t n = train.size();
-  DRAFT_CHECK(n > 0 && test.size() > 0, config.data_dir, ": the train or test split is empty");
-  DRAFT_CHECK(train.images.size(1) == config.model.in_channels, "model.in_channels is ", config.model.in_channels,
-              " but the images in ", config.data_dir, " have ", train.images.size(1), " channel(s)");
-  DRAFT_CHECK(train.images.size(2) == config.model.sample_size, "model.sample_size is ", config.model.sample_size,
-              " but the images are ", train.images.size(2), " pixels wide");
-
-  RunFolder run(config.out_dir);
-  DRAFT_CHECK(config.resume || !run.has_checkpoint(), run.checkpoint_path(),
-              " exists: pass --resume to continue that run, or choose another run folder");
-  const bool resuming = config.resume && run.has_checkpoint();
-  const int64_t steps_per_epoch = (n + config.batch_size - 1) / config.batch_size;
-  const int64_t total_steps = steps_per_epoch * config.epochs;
-
+  r.train = load_training_images(config.data_dir, "train", config.limit);
+  r.test = load_training_images(config.data_dir, "test", config.limit);
+  DRAFT_CHECK(r.train.size() > 0 && r.test.size() > 0, config.data_dir, ": the train or test split is empty");
+  DRAFT_CHECK(r.train.images.size(1) == config.model.in_channels, "model.in_channels is ", config.model.in_channels,
+              " but the images in ", config.data_dir, " have ", r.train.images.size(1), " channel(s)");
+  DRAFT_CHECK(r.train.images.size(2) == config.model.sample_size, "model.sample_size is ", config.model.sample_size,
+              " but the images are ", r.train.images.size(2), " pixels wide");
+  r.run = std::make_unique<ResumableRun>(config.out_dir, config.resume);
+  r.run->start(config.to_json(), pretrain_resumable_keys(vae_train_config_table(), config));
   torch::manual_seed(config.seed);
-  AutoencoderKL vae(config.model);
-  vae->train();
-  torch::optim::AdamW optimizer(vae->parameters(),
-                                torch::optim::AdamWOptions(config.lr).weight_decay(config.weight_decay));
-  const std::vector<CheckpointModule> modules = {{"model.", vae.ptr().get()}};
+  r.vae = AutoencoderKL(config.model);
+  r.vae->train();
+  r.optimizer = std::make_unique<torch::optim::AdamW>(
+      r.vae->parameters(), torch::optim::AdamWOptions(config.lr).weight_decay(config.weight_decay));
+  r.modules = {{"model.", r.vae.ptr().get()}};
+  const int64_t start = r.run->resuming() ? r.run->restore(r.modules, r.optimizer.get()).step : 0;
+  r.loop = std::make_unique<EpochLoop>(make_epoch_loop(config, r.train.size(), start));
+  if (start > 0) DRAFT_LOG_INFO("resuming {} at step {} of {}", config.out_dir, start, r.loop->total_steps());
+  DRAFT_LOG_INFO("training the VAE on {} images, {} epochs of {} steps, batch {}", r.train.size(), config.epochs,
+                 r.loop->steps_per_epoch(), config.batch_size);
+}
 
-  int64_t step = 0;
-  if (resuming) {
-    const CheckpointInfo info = read_checkpoint_info(run.checkpoint_path());
-    std::vector<std::string> keys = {"batch_size", "lr",        "weight_decay", "lr_schedule", "warmup_steps",
-                                     "recon_loss", "kl_weight", "seed",         "limit",       "hflip", "model"};
-    if (config.lr_schedule == "cosine") keys.push_back("epochs");
-    check_resumable(info.config, resolved, keys, run.dir(), run.checkpoint_path());
-    load_checkpoint(run.checkpoint_path(), modules, &optimizer);
-    step = info.progress.step;
-    DRAFT_CHECK(step <= total_steps, run.checkpoint_path(), " is at step ", step, ", beyond the run's ", total_steps);
-    run.truncate_metrics_after(step);
-    DRAFT_LOG_INFO("resuming {} at step {} of {}", run.dir(), step, total_steps);
-  } else {
-    std::filesystem::remove(run.metrics_path());
+// loss = recon(decode(z), x) + kl_weight * KL / D, z = mean + std * noise (the reparameterisation trick).
+void train_step(VAERun& r, IntervalMeans& interval, double& shown_recon) {
+  const VAETrainConfig& config = r.config;
+  const int64_t step = r.loop->step();
+  at::Tensor x = r.train.images.index_select(0, r.loop->batch());
+  if (config.hflip) x = random_hflip(x, derive_seed(config.seed, RandomStream::kAugment, step));
+  x = x * 2.0 - 1.0;
+  const double lr = scheduled_learning_rate(config.lr, config.lr_schedule, step, r.loop->total_steps(),
+                                            config.warmup_steps);
+  set_learning_rate(*r.optimizer, lr);
+  r.optimizer->zero_grad();
+  const DiagonalGaussian posterior = r.vae->encode(x);
+  at::Generator noise_gen = cpu_generator(derive_seed(config.seed, RandomStream::kNoise, step));
+  const at::Tensor recon = r.vae->decode(posterior.sample(torch::randn(posterior.mean.sizes(), noise_gen)));
+  const at::Tensor recon_term = config.recon_loss == "l1" ? (recon - x).abs().mean() : (recon - x).square().mean();
+  const double pixels = static_cast<double>(x[0].numel());
+  const at::Tensor kl_term = kl_per_image(posterior).mean() / pixels;
+  (recon_term + config.kl_weight * kl_term).backward();
+  r.optimizer->step();
+  r.loop->advance();
+
+  const double recon_value = recon_term.item<double>();
+  DRAFT_CHECK(std::isfinite(recon_value), "VAE training diverged at step ", r.loop->step(),
+              " (non-finite loss): lower --lr or resume from the last checkpoint");
+  shown_recon = std::isnan(shown_recon) ? recon_value : 0.95 * shown_recon + 0.05 * recon_value;
+  interval.add("recon", recon_value);
+  interval.add("kl", kl_term.item<double>() * pixels);
+  if (r.loop->log_due()) {
+    nlohmann::json record = {{"event", "train"}, {"step", r.loop->step()}, {"epoch", r.loop->epoch_progress()},
+                             {"lr", lr}, {"elapsed_s", r.elapsed()}};
+    record.update(interval.take());
+    r.run->log(record);
   }
-  run.write_config(resolved);
-  DRAFT_LOG_INFO("training the VAE on {} images, {} epochs of {} steps, batch {}", n, config.epochs, steps_per_epoch,
-                 config.batch_size);
+}
 
-  ProgressBar bar(total_steps, "vae");
-  if (step > 0) bar.update(step);
-  at::Tensor order;
-  int64_t order_epoch = -1, interval_steps = 0, steps_this_run = 0;
-  double interval_recon = 0.0, interval_kl = 0.0, shown_recon = std::nan("");
+VAEEvaluation evaluate_and_log(VAERun& r) {
+  const VAEEvaluation e = evaluate_vae(r.vae, r.test.images, r.config.eval_batch_size);
+  r.run->log({{"event", "eval"}, {"step", r.loop->step()}, {"epoch", r.loop->epoch_progress()}, {"split", "test"},
+              {"mse", e.mse}, {"l1", e.l1}, {"psnr", e.psnr}});
+  return e;
+}
+
+// The end of a finished run: the scaling factor, and the diffusers vae/ folder.
+void write_model(VAERun& r, VAETrainResult& result) {
+  const int64_t m = std::min(r.config.scaling_images, r.train.size());
+  result.scaling_factor = measure_scaling_factor(r.vae, r.train.images.narrow(0, 0, m),
+                                                 derive_seed(r.config.seed, RandomStream::kNoise, -1),
+                                                 r.config.eval_batch_size);
+  VAEConfig shipped = r.vae->config();
+  shipped.scaling_factor = result.scaling_factor;
+  result.model_dir = r.run->folder().file("model");
+  save_weights(*r.vae, result.model_dir + "/diffusion_pytorch_model.safetensors");
+  write_json_file(result.model_dir + "/config.json", shipped.to_json());
+}
+
+}  // namespace
+
+VAETrainResult train_vae(const VAETrainConfig& config_in) {
+  VAERun r;
+  r.config = config_in;
+  set_up(r);
+  ProgressBar bar(r.loop->total_steps(), "vae");
+  if (r.loop->step() > 0) bar.update(r.loop->step());
+  IntervalMeans interval;
+  double shown_recon = std::nan("");
   VAEEvaluation last_eval;
   int64_t last_eval_step = -1;
-  bool stopped = false;
-  auto log_eval = [&](const VAEEvaluation& e) {
-    run.append_metrics({{"event", "eval"}, {"step", step}, {"epoch", double(step) / double(steps_per_epoch)},
-                        {"split", "test"}, {"mse", e.mse}, {"l1", e.l1}, {"psnr", e.psnr}});
-  };
-
-  while (step < total_steps && !stopped) {
-    const int64_t epoch = step / steps_per_epoch;
-    if (epoch != order_epoch) {
-      order = epoch_permutation(n, config.seed, epoch);
-      order_epoch = epoch;
+  while (r.loop->running()) {
+    train_step(r, interval, shown_recon);
+    bar.update(r.loop->step(), {{r.config.recon_loss, shown_recon}});
+    if (r.loop->epoch_end()) {
+      last_eval = evaluate_and_log(r);
+      last_eval_step = r.loop->step();
+      DRAFT_LOG_INFO("epoch {}: test PSNR {:.2f} dB (MSE {:.5f})", r.loop->progress().epoch, last_eval.psnr,
+                     last_eval.mse);
     }
-    const int64_t begin = (step % steps_per_epoch) * config.batch_size;
-    const at::Tensor index = order.narrow(0, begin, std::min(config.batch_size, n - begin));
-    at::Tensor x = train.images.index_select(0, index);
-    if (config.hflip) x = random_hflip(x, derive_seed(config.seed, RandomStream::kAugment, static_cast<uint64_t>(step)));
-    x = x * 2.0 - 1.0;
-
-    // loss = recon(decode(z), x) + kl_weight * KL / D, z = mean + std * noise (reparameterisation).
-    const double lr = scheduled_learning_rate(config.lr, config.lr_schedule, step, total_steps, config.warmup_steps);
-    set_learning_rate(optimizer, lr);
-    optimizer.zero_grad();
-    const DiagonalGaussian posterior = vae->encode(x);
-    at::Generator noise_gen = cpu_generator(derive_seed(config.seed, RandomStream::kNoise, static_cast<uint64_t>(step)));
-    const at::Tensor z = posterior.sample(torch::randn(posterior.mean.sizes(), noise_gen));
-    const at::Tensor recon = vae->decode(z);
-    const at::Tensor recon_term =
-        config.recon_loss == "l1" ? (recon - x).abs().mean() : (recon - x).square().mean();
-    const double pixels = static_cast<double>(x[0].numel());
-    const at::Tensor kl_term = kl_per_image(posterior).mean() / pixels;
-    const at::Tensor loss = recon_term + config.kl_weight * kl_term;
-    loss.backward();
-    optimizer.step();
-    ++step;
-    ++steps_this_run;
-
-    const double recon_value = recon_term.item<double>();
-    DRAFT_CHECK(std::isfinite(recon_value), "VAE training diverged at step ", step,
-                " (non-finite loss): lower --lr or resume from the last checkpoint");
-    shown_recon = std::isnan(shown_recon) ? recon_value : 0.95 * shown_recon + 0.05 * recon_value;
-    interval_recon += recon_value;
-    interval_kl += kl_term.item<double>() * pixels;
-    ++interval_steps;
-    bar.update(step, {{config.recon_loss, shown_recon}});
-    const bool epoch_end = step % steps_per_epoch == 0;
-    if (step % config.log_every == 0 || epoch_end) {
-      run.append_metrics({{"event", "train"}, {"step", step}, {"epoch", double(step) / double(steps_per_epoch)},
-                          {"recon", interval_recon / double(interval_steps)},
-                          {"kl", interval_kl / double(interval_steps)}, {"lr", lr}, {"elapsed_s", elapsed()}});
-      interval_recon = interval_kl = 0.0;
-      interval_steps = 0;
-    }
-    if (epoch_end) {
-      last_eval = evaluate_vae(vae, test.images, config.eval_batch_size);
-      last_eval_step = step;
-      log_eval(last_eval);
-      DRAFT_LOG_INFO("epoch {}: test PSNR {:.2f} dB (MSE {:.5f})", step / steps_per_epoch, last_eval.psnr, last_eval.mse);
-    }
-    stopped = config.stop_after_steps > 0 && steps_this_run >= config.stop_after_steps && step < total_steps;
-    if (epoch_end || stopped || step == total_steps ||
-        (config.checkpoint_every > 0 && step % config.checkpoint_every == 0)) {
-      save_checkpoint(run.checkpoint_path(), modules, &optimizer, {step, step / steps_per_epoch, config.seed},
-                      resolved);
-    }
+    if (r.loop->checkpoint_due()) r.run->save(r.modules, r.optimizer.get(), r.loop->progress());
   }
   bar.finish();
 
   VAETrainResult result;
-  result.steps = step;
-  result.stopped_early = stopped;
-  if (!stopped) {
-    if (last_eval_step != step) {
-      last_eval = evaluate_vae(vae, test.images, config.eval_batch_size);
-      log_eval(last_eval);
-    }
-    const int64_t m = std::min(config.scaling_images, n);
-    result.scaling_factor =
-        measure_scaling_factor(vae, train.images.narrow(0, 0, m), derive_seed(config.seed, RandomStream::kNoise, ~0ULL),
-                               config.eval_batch_size);
-    VAEConfig shipped = vae->config();
-    shipped.scaling_factor = result.scaling_factor;
-    result.model_dir = run.file("model");
-    save_weights(*vae, result.model_dir + "/diffusion_pytorch_model.safetensors");
-    write_json_file(result.model_dir + "/config.json", shipped.to_json());
+  result.steps = r.loop->step();
+  result.stopped_early = r.loop->stopped();
+  if (!result.stopped_early) {
+    if (last_eval_step != result.steps) last_eval = evaluate_and_log(r);
+    write_model(r, result);
     result.test = last_eval;
-    run.append_metrics({{"event", "final"}, {"step", step}, {"psnr", last_eval.psnr}, {"mse", last_eval.mse},
-                        {"scaling_factor", result.scaling_factor}, {"model", result.model_dir}});
+    r.run->log({{"event", "final"}, {"step", result.steps}, {"psnr", last_eval.psnr}, {"mse", last_eval.mse},
+                {"scaling_factor", result.scaling_factor}, {"model", result.model_dir}});
   }
-  result.seconds = elapsed();
+  result.seconds = r.elapsed();
   return result;
 }
 

@@ -7,8 +7,9 @@
 #include <nlohmann/json.hpp>
 
 #include "io/config_json.h"
+#include "io/config_table.h"
 #include "models/autoencoder_kl.h"
-#include "pretrain/fashion_mnist.h"
+#include "data/fashion_mnist.h"
 
 namespace draft {
 
@@ -47,6 +48,9 @@ struct VAETrainConfig {
   nlohmann::json to_json() const;
   void validate() const;
 };
+
+/// Every `draft pretrain vae` key, declared once (docs/config.md is generated from this table).
+const ConfigTable<VAETrainConfig>& vae_train_config_table();
 
 /// Reconstruction quality on a set of images.
 struct VAEEvaluation {

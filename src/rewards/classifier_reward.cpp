@@ -8,7 +8,7 @@
 #include <torch/torch.h>
 
 #include "models/fashion_classifier.h"
-#include "pretrain/fashion_mnist.h"
+#include "data/fashion_mnist.h"
 #include "rewards/builtin_rewards.h"
 #include "util/error.h"
 

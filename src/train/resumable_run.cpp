@@ -1,0 +1,94 @@
+// Starting and resuming runs.
+#include "train/resumable_run.h"
+
+#include <filesystem>
+#include <map>
+
+#include "util/error.h"
+#include "util/log.h"
+
+namespace draft {
+namespace {
+
+// Leaves of nested objects by dotted path.
+void flatten(const nlohmann::json& j, const std::string& prefix, std::map<std::string, nlohmann::json>& out) {
+  if (j.is_object() && !j.empty()) {
+    for (const auto& item : j.items()) flatten(item.value(), prefix.empty() ? item.key() : prefix + "." + item.key(), out);
+    return;
+  }
+  out[prefix] = j;
+}
+
+bool allowed(const std::string& path, const std::vector<std::string>& may_change) {
+  for (const auto& p : may_change) {
+    if (path == p || path.rfind(p + ".", 0) == 0) return true;
+  }
+  return false;
+}
+
+}  // namespace
+
+std::vector<std::string> changed_settings(const nlohmann::json& saved, const nlohmann::json& now,
+                                          const std::vector<std::string>& may_change) {
+  std::map<std::string, nlohmann::json> was, is;
+  flatten(saved, "", was);
+  flatten(now, "", is);
+  std::map<std::string, bool> paths;
+  for (const auto& [path, value] : was) paths[path] = true;
+  for (const auto& [path, value] : is) paths[path] = true;
+  std::vector<std::string> changes;
+  for (const auto& [path, unused] : paths) {
+    const nlohmann::json a = was.count(path) ? was.at(path) : nlohmann::json();
+    const nlohmann::json b = is.count(path) ? is.at(path) : nlohmann::json();
+    if (a == b || allowed(path, may_change)) continue;
+    changes.push_back(path + ": " + a.dump() + " -> " + b.dump());
+  }
+  return changes;
+}
+
+ResumableRun::ResumableRun(const std::string& dir, bool resume) : folder_(dir) {
+  resuming_ = resume && folder_.has_checkpoint();
+  if (!resume) {
+    DRAFT_CHECK(!folder_.has_checkpoint() && !folder_.has_metrics(), folder_.dir(),
+                " already holds a run (", folder_.has_checkpoint() ? "checkpoint.safetensors" : "metrics.jsonl",
+                "): continue it with --resume, or choose another run folder");
+  } else if (!resuming_) {
+    DRAFT_LOG_INFO("{}: no checkpoint yet, starting a new run", folder_.dir());
+  }
+}
+
+void ResumableRun::start(const nlohmann::json& config, const std::vector<std::string>& may_change) {
+  DRAFT_CHECK(!started_, folder_.dir(), ": the run was started twice");
+  started_ = true;
+  config_ = config;
+  if (resuming_) {
+    const CheckpointInfo info = read_checkpoint_info(folder_.checkpoint_path());
+    const std::vector<std::string> changes = changed_settings(info.config, config_, may_change);
+    if (!changes.empty()) {
+      std::string list, allowed_list;
+      for (const auto& c : changes) list += (list.empty() ? " " : "; ") + c;
+      for (const auto& p : may_change) allowed_list += (allowed_list.empty() ? "" : ", ") + p;
+      fail("--resume: ", folder_.checkpoint_path(), " was written with other settings (saved -> now):", list,
+           ". Resume with the run's settings (", folder_.config_path(), ") or start a new run folder; a resumed run "
+           "may change only ", allowed_list.empty() ? "nothing" : allowed_list);
+    }
+  } else if (folder_.has_metrics()) {
+    std::filesystem::remove(folder_.metrics_path());  // from a run that stopped before its first checkpoint
+  }
+  folder_.write_config(config_);
+}
+
+TrainingProgress ResumableRun::restore(const std::vector<CheckpointModule>& modules,
+                                       torch::optim::AdamW* optimizer) const {
+  DRAFT_CHECK(resuming_ && started_, folder_.dir(), ": nothing to restore (not resuming, or start() not called)");
+  const CheckpointInfo info = load_checkpoint(folder_.checkpoint_path(), modules, optimizer);
+  folder_.truncate_metrics_after(info.progress.step);
+  return info.progress;
+}
+
+void ResumableRun::save(const std::vector<CheckpointModule>& modules, const torch::optim::AdamW* optimizer,
+                        const TrainingProgress& progress) const {
+  save_checkpoint(folder_.checkpoint_path(), modules, optimizer, progress, config_);
+}
+
+}  // namespace draft
