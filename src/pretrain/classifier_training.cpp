@@ -11,9 +11,8 @@
 
 #include "data/augmentation.h"
 #include "data/image_folder.h"
-#include "pretrain/run_settings.h"
+#include "pretrain/recipe_run.h"
 #include "train/lr_schedule.h"
-#include "train/resumable_run.h"
 #include "util/error.h"
 #include "util/log.h"
 #include "util/progress.h"
@@ -140,18 +139,10 @@ std::string format_class_accuracy_table(const ClassifierEvaluation& e, const std
 
 namespace {
 
-// One classifier run: its data, model, optimizer, folder and loop (train_classifier drives it).
-struct ClassifierRun {
-  ClassifierTrainConfig config;
+// One classifier run: its data and model besides what every recipe holds (train_classifier drives it).
+struct ClassifierRun : RecipeRun<ClassifierTrainConfig> {
   ImageDataset train, test;
   FashionClassifier model{nullptr};
-  std::unique_ptr<torch::optim::AdamW> optimizer;
-  std::unique_ptr<ResumableRun> run;
-  std::unique_ptr<EpochLoop> loop;
-  std::vector<CheckpointModule> modules;
-  std::chrono::steady_clock::time_point started = std::chrono::steady_clock::now();
-
-  double elapsed() const { return std::chrono::duration<double>(std::chrono::steady_clock::now() - started).count(); }
 };
 
 // The data first, so that a wrong --data leaves no empty run folder behind; the model's classes and input
@@ -167,17 +158,11 @@ void set_up(ClassifierRun& r) {
   }
   check_model_fits_data(config.model, r.train, config.data_dir);
   DRAFT_CHECK(r.train.size() > 0 && r.test.size() > 0, config.data_dir, ": the train or test split is empty");
-  r.run = std::make_unique<ResumableRun>(config.out_dir, config.resume);
-  r.run->start(config.to_json(), pretrain_resumable_keys(classifier_train_config_table(), config));
+  r.open(classifier_train_config_table());
   torch::manual_seed(config.seed);  // the initial weights; a resumed run replaces them with the checkpoint's
   r.model = FashionClassifier(config.model);
   r.model->train();
-  r.optimizer = std::make_unique<torch::optim::AdamW>(
-      r.model->parameters(), torch::optim::AdamWOptions(config.lr).weight_decay(config.weight_decay));
-  r.modules = {{"model.", r.model.ptr().get()}};
-  const int64_t start = r.run->resuming() ? r.run->restore(r.modules, r.optimizer.get()).step : 0;
-  r.loop = std::make_unique<EpochLoop>(make_epoch_loop(config, r.train.size(), start));
-  if (start > 0) DRAFT_LOG_INFO("resuming {} at step {} of {}", config.out_dir, start, r.loop->total_steps());
+  r.begin(r.model->parameters(), {{"model.", r.model.ptr().get()}}, r.train.size());
   DRAFT_LOG_INFO("training the classifier on {} images ({} test), {} epochs of {} steps, batch {}", r.train.size(),
                  r.test.size(), config.epochs, r.loop->steps_per_epoch(), config.batch_size);
 }
@@ -206,12 +191,7 @@ void train_step(ClassifierRun& r, IntervalMeans& interval, double& shown_loss, d
   shown_acc = std::isnan(shown_acc) ? batch_acc : 0.95 * shown_acc + 0.05 * batch_acc;
   interval.add("loss", loss_value);
   interval.add("accuracy", batch_acc);
-  if (r.loop->log_due()) {
-    nlohmann::json record = {{"event", "train"}, {"step", r.loop->step()}, {"epoch", r.loop->epoch_progress()},
-                             {"lr", lr}, {"elapsed_s", r.elapsed()}};
-    record.update(interval.take());
-    r.run->log(record);
-  }
+  r.log_train(lr, interval);
 }
 
 ClassifierEvaluation evaluate_and_log(ClassifierRun& r) {
@@ -242,7 +222,7 @@ ClassifierTrainResult train_classifier(const ClassifierTrainConfig& config_in) {
       last_eval_step = r.loop->step();
       DRAFT_LOG_INFO("epoch {}: test accuracy {:.2f}%", r.loop->progress().epoch, 100.0 * last_eval.accuracy);
     }
-    if (r.loop->checkpoint_due()) r.run->save(r.modules, r.optimizer.get(), r.loop->progress());
+    r.save_if_due();
   }
   bar.finish();
 

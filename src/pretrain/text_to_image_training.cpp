@@ -19,11 +19,10 @@
 #include "models/fashion_classifier.h"
 #include "models/unet_2d_condition.h"
 #include "data/image_folder.h"
-#include "pretrain/run_settings.h"
+#include "pretrain/recipe_run.h"
 #include "pretrain/sample_quality.h"
 #include "train/ema.h"
 #include "train/lr_schedule.h"
-#include "train/resumable_run.h"
 #include "util/error.h"
 #include "util/log.h"
 #include "util/progress.h"
@@ -184,24 +183,16 @@ void TextToImageTrainConfig::validate() const {
 namespace {
 
 // One text-to-image run (train_text_to_image drives it).
-struct TextToImageRun {
-  TextToImageTrainConfig config;
+struct TextToImageRun : RecipeRun<TextToImageTrainConfig> {
   ImageDataset train;
   AutoencoderKL vae{nullptr};
-  std::unique_ptr<ResumableRun> run;
   std::string tokenizer_dir;
   std::shared_ptr<CLIPTokenizer> tokenizer;
   UNet2DCondition unet{nullptr}, ema_unet{nullptr};
   CLIPTextModel text_encoder{nullptr}, ema_text_encoder{nullptr};
   std::vector<at::Tensor> params;
-  std::unique_ptr<torch::optim::AdamW> optimizer;
-  std::vector<CheckpointModule> modules;
-  std::unique_ptr<EpochLoop> loop;
   FashionClassifier classifier{nullptr};  // the judge of evaluations; null: none
   StableDiffusion ema_pipeline;
-  std::chrono::steady_clock::time_point started = std::chrono::steady_clock::now();
-
-  double elapsed() const { return std::chrono::duration<double>(std::chrono::steady_clock::now() - started).count(); }
 };
 
 // 1. Data and the frozen VAE (before the run folder, so a wrong path leaves nothing behind).
@@ -226,7 +217,7 @@ void load_data_and_vae(TextToImageRun& r) {
 // complete and the run starts (a changed config is refused on resume).
 void open_run(TextToImageRun& r) {
   TextToImageTrainConfig& config = r.config;
-  r.run = std::make_unique<ResumableRun>(config.out_dir, config.resume);
+  r.open_folder();
   r.tokenizer_dir = r.run->folder().file("tokenizer");
   const int64_t vocab = write_clip_tokenizer(
       r.tokenizer_dir, caption_vocabulary(config.caption_templates, r.train.classes), config.max_length);
@@ -236,7 +227,7 @@ void open_run(TextToImageRun& r) {
   config.text_encoder.eos_token_id = r.tokenizer->eos_id();
   config.text_encoder.pad_token_id = r.tokenizer->pad_id();
   config.text_encoder.validate();
-  r.run->start(config.to_json(), pretrain_resumable_keys(text_to_image_train_config_table(), config));
+  r.start(text_to_image_train_config_table());
 }
 
 // 3. The trained models and their EMA copies (which start equal), the optimizer, and the checkpoint.
@@ -257,15 +248,12 @@ void build_models(TextToImageRun& r) {
   r.text_encoder->train();
   r.params = r.unet->parameters();
   for (const auto& p : r.text_encoder->parameters()) r.params.push_back(p);
-  r.optimizer = std::make_unique<torch::optim::AdamW>(
-      r.params, torch::optim::AdamWOptions(config.lr).weight_decay(config.weight_decay));
-  r.modules = {{"unet.", r.unet.ptr().get()},
-               {"text_encoder.", r.text_encoder.ptr().get()},
-               {"ema_unet.", r.ema_unet.ptr().get()},
-               {"ema_text_encoder.", r.ema_text_encoder.ptr().get()}};
-  const int64_t start = r.run->resuming() ? r.run->restore(r.modules, r.optimizer.get()).step : 0;
-  r.loop = std::make_unique<EpochLoop>(make_epoch_loop(config, r.train.size(), start));
-  if (start > 0) DRAFT_LOG_INFO("resuming {} at step {} of {}", config.out_dir, start, r.loop->total_steps());
+  r.begin(r.params,
+          {{"unet.", r.unet.ptr().get()},
+           {"text_encoder.", r.text_encoder.ptr().get()},
+           {"ema_unet.", r.ema_unet.ptr().get()},
+           {"ema_text_encoder.", r.ema_text_encoder.ptr().get()}},
+          r.train.size());
 }
 
 // 4. The judge of evaluations, when there is one, and the EMA pipeline it judges.
@@ -380,17 +368,12 @@ TextToImageTrainResult train_text_to_image(const TextToImageTrainConfig& config_
     interval.add("loss", loss);
     interval.add("grad_norm", grad_norm);
     bar.update(r.loop->step(), {{"loss", shown_loss}, {"lr", lr}});
-    if (r.loop->log_due()) {
-      nlohmann::json record = {{"event", "train"}, {"step", r.loop->step()}, {"epoch", r.loop->epoch_progress()},
-                               {"lr", lr}, {"elapsed_s", r.elapsed()}};
-      record.update(interval.take());
-      r.run->log(record);
-    }
+    r.log_train(lr, interval);
     if (r.config.eval_every > 0 ? r.loop->step() % r.config.eval_every == 0 : r.loop->epoch_end()) {
       evaluate(r, result);
       last_eval_step = r.loop->step();
     }
-    if (r.loop->checkpoint_due()) r.run->save(r.modules, r.optimizer.get(), r.loop->progress());
+    r.save_if_due();
   }
   bar.finish();
   result.steps = r.loop->step();

@@ -10,9 +10,8 @@
 #include "data/augmentation.h"
 #include "data/image_folder.h"
 #include "io/json_file.h"
-#include "pretrain/run_settings.h"
+#include "pretrain/recipe_run.h"
 #include "train/lr_schedule.h"
-#include "train/resumable_run.h"
 #include "util/error.h"
 #include "util/log.h"
 #include "util/progress.h"
@@ -129,18 +128,10 @@ double measure_scaling_factor(AutoencoderKL& vae, const at::Tensor& images, uint
 
 namespace {
 
-// One VAE run: its data, model, optimizer, folder and loop (train_vae drives it).
-struct VAERun {
-  VAETrainConfig config;
+// One VAE run: its data and model besides what every recipe holds (train_vae drives it).
+struct VAERun : RecipeRun<VAETrainConfig> {
   ImageDataset train, test;
   AutoencoderKL vae{nullptr};
-  std::unique_ptr<torch::optim::AdamW> optimizer;
-  std::unique_ptr<ResumableRun> run;
-  std::unique_ptr<EpochLoop> loop;
-  std::vector<CheckpointModule> modules;
-  std::chrono::steady_clock::time_point started = std::chrono::steady_clock::now();
-
-  double elapsed() const { return std::chrono::duration<double>(std::chrono::steady_clock::now() - started).count(); }
 };
 
 void set_up(VAERun& r) {
@@ -153,17 +144,11 @@ void set_up(VAERun& r) {
               " but the images in ", config.data_dir, " have ", r.train.images.size(1), " channel(s)");
   DRAFT_CHECK(r.train.images.size(2) == config.model.sample_size, "model.sample_size is ", config.model.sample_size,
               " but the images are ", r.train.images.size(2), " pixels wide");
-  r.run = std::make_unique<ResumableRun>(config.out_dir, config.resume);
-  r.run->start(config.to_json(), pretrain_resumable_keys(vae_train_config_table(), config));
+  r.open(vae_train_config_table());
   torch::manual_seed(config.seed);
   r.vae = AutoencoderKL(config.model);
   r.vae->train();
-  r.optimizer = std::make_unique<torch::optim::AdamW>(
-      r.vae->parameters(), torch::optim::AdamWOptions(config.lr).weight_decay(config.weight_decay));
-  r.modules = {{"model.", r.vae.ptr().get()}};
-  const int64_t start = r.run->resuming() ? r.run->restore(r.modules, r.optimizer.get()).step : 0;
-  r.loop = std::make_unique<EpochLoop>(make_epoch_loop(config, r.train.size(), start));
-  if (start > 0) DRAFT_LOG_INFO("resuming {} at step {} of {}", config.out_dir, start, r.loop->total_steps());
+  r.begin(r.vae->parameters(), {{"model.", r.vae.ptr().get()}}, r.train.size());
   DRAFT_LOG_INFO("training the VAE on {} images, {} epochs of {} steps, batch {}", r.train.size(), config.epochs,
                  r.loop->steps_per_epoch(), config.batch_size);
 }
@@ -195,12 +180,7 @@ void train_step(VAERun& r, IntervalMeans& interval, double& shown_recon) {
   shown_recon = std::isnan(shown_recon) ? recon_value : 0.95 * shown_recon + 0.05 * recon_value;
   interval.add("recon", recon_value);
   interval.add("kl", kl_term.item<double>() * pixels);
-  if (r.loop->log_due()) {
-    nlohmann::json record = {{"event", "train"}, {"step", r.loop->step()}, {"epoch", r.loop->epoch_progress()},
-                             {"lr", lr}, {"elapsed_s", r.elapsed()}};
-    record.update(interval.take());
-    r.run->log(record);
-  }
+  r.log_train(lr, interval);
 }
 
 VAEEvaluation evaluate_and_log(VAERun& r) {
@@ -244,7 +224,7 @@ VAETrainResult train_vae(const VAETrainConfig& config_in) {
       DRAFT_LOG_INFO("epoch {}: test PSNR {:.2f} dB (MSE {:.5f})", r.loop->progress().epoch, last_eval.psnr,
                      last_eval.mse);
     }
-    if (r.loop->checkpoint_due()) r.run->save(r.modules, r.optimizer.get(), r.loop->progress());
+    r.save_if_due();
   }
   bar.finish();
 
