@@ -171,6 +171,8 @@ TEST(Finetune, DemoRecipeRaisesTheHeldOutReward) {
   TempDir dir;
   c.model = draft::test::shipped_model("fashion-sd");
   c.prompts_file = root + "/configs/fashion-prompts.txt";
+  ASSERT_EQ(c.reward, "classifier");
+  c.reward = "classifier:model=" + draft::test::shipped_model("fashion-classifier");
   c.out_dir = dir.file("run");
   c.eval.every = c.train.steps;  // the base model and the end only
   draft::FinetuneHooks quiet;

@@ -1,5 +1,5 @@
 // draft bench efficiency: the method comparison by held-out reward against reward queries
-// (src/benchmarks/efficiency_benchmark.h), driven by a preset such as configs/bench-efficiency.json.
+// (bench/efficiency/efficiency_benchmark.h), driven by a preset such as configs/bench-efficiency.json.
 #include <iostream>
 #include <memory>
 #include <sstream>
