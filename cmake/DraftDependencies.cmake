@@ -20,3 +20,11 @@ find_package(PkgConfig QUIET)
 # utf8proc: Unicode categories, case mapping and NFC for the CLIP tokenizer (Debian libutf8proc-dev).
 find_library(UTF8PROC_LIB utf8proc REQUIRED)
 find_path(UTF8PROC_INCLUDE_DIR utf8proc.h REQUIRED)
+
+# Gloo (Debian libgloo-dev): the headers c10d's ProcessGroupGloo.hpp includes, and the library LibTorch
+# itself links.
+find_path(GLOO_INCLUDE_DIR gloo/algorithm.h)
+find_library(GLOO_LIB gloo PATHS /usr/lib /usr/lib/x86_64-linux-gnu)
+if(NOT GLOO_INCLUDE_DIR OR NOT GLOO_LIB)
+  message(FATAL_ERROR "Gloo not found (libgloo-dev, the headers of LibTorch's c10d Gloo backend): ${_draft_hint}")
+endif()

@@ -8,6 +8,7 @@ set -euo pipefail
 packages=(
   build-essential cmake pkg-config
   libtorch-dev            # LibTorch 1.13 (CPU, with c10d and Gloo)
+  libgloo-dev             # Gloo's headers, which c10d's ProcessGroupGloo.hpp includes
   libopenblas0-pthread    # without it LibTorch runs on the reference BLAS (a batched matmul 28x slower)
   nlohmann-json3-dev libcli11-dev libspdlog-dev libfmt-dev
   libpng-dev libjpeg-dev zlib1g-dev

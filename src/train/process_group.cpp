@@ -1,0 +1,187 @@
+// The launcher's environment and a c10d Gloo process group (see process_group.h).
+// c10d's Gloo header is compiled only with USE_C10D_GLOO; Debian's LibTorch is built with it.
+#define USE_C10D_GLOO 1
+#include "train/process_group.h"
+
+#include <cstdlib>
+
+#include <torch/csrc/distributed/c10d/ProcessGroupGloo.hpp>
+#include <torch/csrc/distributed/c10d/TCPStore.hpp>
+#include <torch/torch.h>
+
+#include "util/error.h"
+#include "util/log.h"
+
+namespace draft {
+namespace {
+
+int parse_int(const char* name, const char* text, int low, int high) {
+  std::string s = text;
+  std::size_t used = 0;
+  long long v = 0;
+  try {
+    v = std::stoll(s, &used);
+  } catch (const std::exception&) {
+    used = 0;
+  }
+  DRAFT_CHECK(used == s.size() && !s.empty() && v >= low && v <= high, "environment variable ", name, "='", s,
+              "' must be an integer in [", low, ", ", high, "]");
+  return static_cast<int>(v);
+}
+
+// What to check when the store cannot be served or reached.
+std::string options_hint(const DistributedEnv& env) {
+  return env.rank == 0 ? "is MASTER_PORT " + std::to_string(env.master_port) + " already in use? choose another port"
+                       : "is the master " + env.master_addr + ":" + std::to_string(env.master_port) +
+                             " up and reachable, and did rank 0 start?";
+}
+
+bool is_loopback(const std::string& host) { return host == "localhost" || host.rfind("127.", 0) == 0 || host == "::1"; }
+
+}  // namespace
+
+DistributedEnv read_distributed_env(const std::function<const char*(const char*)>& getenv) {
+  DistributedEnv env;
+  auto get = [&](const char* name) -> const char* {
+    const char* v = getenv(name);
+    return v != nullptr && *v != '\0' ? v : nullptr;
+  };
+  const char* rank = get("RANK");
+  const char* world = get("WORLD_SIZE");
+  if (rank != nullptr || world != nullptr) {
+    DRAFT_CHECK(rank != nullptr && world != nullptr, "environment: ", rank ? "RANK" : "WORLD_SIZE", " is set but ",
+                rank ? "WORLD_SIZE" : "RANK", " is not; launch with torchrun or draft launch, which set both");
+    env.source = "torchrun";
+    env.world_size = parse_int("WORLD_SIZE", world, 1, 1 << 20);
+    env.rank = parse_int("RANK", rank, 0, env.world_size - 1);
+    env.local_rank = get("LOCAL_RANK") ? parse_int("LOCAL_RANK", get("LOCAL_RANK"), 0, env.world_size - 1) : env.rank;
+    env.local_world_size =
+        get("LOCAL_WORLD_SIZE") ? parse_int("LOCAL_WORLD_SIZE", get("LOCAL_WORLD_SIZE"), 1, env.world_size) : env.world_size;
+    env.agent_store = get("TORCHELASTIC_USE_AGENT_STORE") && std::string(get("TORCHELASTIC_USE_AGENT_STORE")) == "True";
+  } else if (get("SLURM_PROCID") && get("SLURM_NTASKS")) {
+    env.source = "slurm";
+    env.world_size = parse_int("SLURM_NTASKS", get("SLURM_NTASKS"), 1, 1 << 20);
+    env.rank = parse_int("SLURM_PROCID", get("SLURM_PROCID"), 0, env.world_size - 1);
+    env.local_rank = get("SLURM_LOCALID") ? parse_int("SLURM_LOCALID", get("SLURM_LOCALID"), 0, env.world_size - 1) : 0;
+    env.local_world_size = get("SLURM_NTASKS_PER_NODE")
+                               ? parse_int("SLURM_NTASKS_PER_NODE", get("SLURM_NTASKS_PER_NODE"), 1, env.world_size)
+                               : 1;
+    DRAFT_CHECK(get("MASTER_ADDR") != nullptr, "environment: SLURM_PROCID is set but MASTER_ADDR is not; export "
+                "MASTER_ADDR (the first node of the allocation) and MASTER_PORT before srun");
+  } else {
+    return env;
+  }
+  env.launched = true;
+  if (get("MASTER_ADDR")) env.master_addr = get("MASTER_ADDR");
+  if (get("MASTER_PORT")) env.master_port = parse_int("MASTER_PORT", get("MASTER_PORT"), 1, 65535);
+  return env;
+}
+
+DistributedEnv read_distributed_env() {
+  return read_distributed_env([](const char* name) { return std::getenv(name); });
+}
+
+struct ProcessGroup::Impl {
+  c10::intrusive_ptr<c10d::Store> store;
+  c10::intrusive_ptr<c10d::ProcessGroupGloo> group;
+  std::chrono::milliseconds timeout{0};
+  std::string where;  // "rank R of W (MASTER_ADDR:PORT)" for messages
+
+  void run(const char* what, c10::intrusive_ptr<c10d::Work> work) const {
+    try {
+      work->wait(timeout);
+    } catch (const std::exception& e) {
+      fail("distributed ", what, " failed on ", where, " within ", timeout.count(), " ms: a rank was lost or is "
+           "stuck (", first_line(e.what()), "); the last checkpoint is intact: resume with --resume");
+    }
+  }
+
+  static std::string first_line(const std::string& text) { return text.substr(0, text.find('\n')); }
+};
+
+ProcessGroup::ProcessGroup(std::unique_ptr<Impl> impl) : impl_(std::move(impl)) {}
+ProcessGroup::~ProcessGroup() = default;
+
+std::unique_ptr<ProcessGroup> ProcessGroup::join(const DistributedEnv& env, std::chrono::milliseconds timeout) {
+  auto impl = std::make_unique<Impl>();
+  impl->timeout = timeout;
+  impl->where = "rank " + std::to_string(env.rank) + " of " + std::to_string(env.world_size) + " (" +
+                env.master_addr + ":" + std::to_string(env.master_port) + ")";
+  const std::string step = env.rank == 0 && !env.agent_store ? "serving the rendezvous store" : "reaching the master";
+  try {
+    c10d::TCPStoreOptions options;
+    options.port = static_cast<std::uint16_t>(env.master_port);
+    options.isServer = env.rank == 0 && !env.agent_store;
+    options.numWorkers = env.world_size;
+    options.waitWorkers = false;
+    options.timeout = timeout;
+    impl->store = c10::make_intrusive<c10d::TCPStore>(env.master_addr, options);
+  } catch (const std::exception& e) {
+    fail("distributed start: ", impl->where, " failed ", step, " (", Impl::first_line(e.what()), "): ",
+         options_hint(env));
+  }
+  try {
+    auto options = c10d::ProcessGroupGloo::Options::create(timeout);
+    options->devices.push_back(is_loopback(env.master_addr)
+                                   ? c10d::ProcessGroupGloo::createDeviceForHostname("127.0.0.1")
+                                   : c10d::ProcessGroupGloo::createDefaultDevice());
+    impl->group = c10::make_intrusive<c10d::ProcessGroupGloo>(impl->store, env.rank, env.world_size, options);
+  } catch (const std::exception& e) {
+    fail("distributed start: ", impl->where, " could not form the Gloo group within ", timeout.count(),
+         " ms: not all ", env.world_size, " ranks arrived (", Impl::first_line(e.what()), ")");
+  }
+  DRAFT_LOG_INFO("joined the process group: {}, Gloo", impl->where);
+  return std::unique_ptr<ProcessGroup>(new ProcessGroup(std::move(impl)));
+}
+
+int ProcessGroup::rank() const { return impl_->group->getRank(); }
+int ProcessGroup::size() const { return impl_->group->getSize(); }
+
+namespace {
+
+// The tensors as one flat buffer of the first one's dtype (on the CPU, where Gloo reduces them).
+at::Tensor flatten(const std::vector<at::Tensor>& tensors) {
+  std::vector<at::Tensor> parts;
+  for (const auto& t : tensors) parts.push_back(t.detach().reshape({-1}).to(torch::kCPU, tensors.front().scalar_type()));
+  return torch::cat(parts);
+}
+
+void unflatten(const at::Tensor& flat, const std::vector<at::Tensor>& tensors) {
+  torch::NoGradGuard no_grad;
+  int64_t offset = 0;
+  for (const auto& t : tensors) {
+    const int64_t n = t.numel();
+    at::Tensor dst = t;  // a handle to the same storage
+    dst.copy_(flat.narrow(0, offset, n).view(t.sizes()));
+    offset += n;
+  }
+}
+
+}  // namespace
+
+void ProcessGroup::all_reduce_mean(const std::vector<at::Tensor>& tensors) {
+  if (tensors.empty()) return;
+  std::vector<at::Tensor> buffer = {flatten(tensors)};
+  impl_->run("all-reduce", impl_->group->allreduce(buffer));
+  buffer.front().div_(static_cast<double>(size()));
+  unflatten(buffer.front(), tensors);
+}
+
+double ProcessGroup::all_reduce_sum(double value) {
+  std::vector<at::Tensor> buffer = {torch::tensor({value}, torch::kDouble)};
+  impl_->run("all-reduce", impl_->group->allreduce(buffer));
+  return buffer.front().item<double>();
+}
+
+void ProcessGroup::broadcast(const std::vector<at::Tensor>& tensors, int root) {
+  if (tensors.empty()) return;
+  std::vector<at::Tensor> buffer = {flatten(tensors)};
+  c10d::BroadcastOptions options;
+  options.rootRank = root;
+  impl_->run("broadcast", impl_->group->broadcast(buffer, options));
+  unflatten(buffer.front(), tensors);
+}
+
+void ProcessGroup::barrier() { impl_->run("barrier", impl_->group->barrier()); }
+
+}  // namespace draft
