@@ -98,16 +98,11 @@ class ConfigFlags {
   template <typename T>
   void add(const std::string& names, const ConfigKey<Config>& key, const nlohmann::json& def) {
     auto value = std::make_shared<T>(def.get<T>());
-    CLI::Option* option = app_add(names, *value, key.help);
+    CLI::Option* option = app_->add_option(names, *value, key.help)->capture_default_str();
     nlohmann::json::json_pointer pointer("/" + slash_path(key.path));
     setters_.push_back([option, value, pointer](nlohmann::json& j) {
       if (option->count() > 0) j[pointer] = *value;
     });
-  }
-
-  template <typename T>
-  CLI::Option* app_add(const std::string& names, T& value, const std::string& help) {
-    return app_->add_option(names, value, help)->capture_default_str();
   }
 
   static std::string slash_path(std::string path) {
@@ -117,7 +112,6 @@ class ConfigFlags {
     return path;
   }
 
- private:
   CLI::App* app_;
   const ConfigTable<Config>& table_;
   std::vector<std::function<void(nlohmann::json&)>> setters_;

@@ -42,18 +42,21 @@ void freeze(torch::nn::Module& module) {
   for (auto& p : module.parameters()) p.set_requires_grad(false);
 }
 
+// 2^(VAE resolution levels - 1): how much larger the images are than the latents (8 for SD).
+int64_t scale_factor_of(const VAEConfig& vae) {
+  return int64_t{1} << (static_cast<int64_t>(vae.block_out_channels.size()) - 1);
+}
+
 }  // namespace
 
-int64_t StableDiffusion::vae_scale_factor() const {
-  return int64_t{1} << (static_cast<int64_t>(vae->config().block_out_channels.size()) - 1);
-}
+int64_t StableDiffusion::vae_scale_factor() const { return scale_factor_of(vae->config()); }
 
 int64_t StableDiffusion::default_image_size() const { return unet->config().sample_size * vae_scale_factor(); }
 
 int64_t pipeline_image_size(const std::string& folder) {
   const UNetConfig unet = UNetConfig::from_json(ConfigJson::load(folder + "/unet/config.json"));
   const VAEConfig vae = VAEConfig::from_json(ConfigJson::load(folder + "/vae/config.json"));
-  return unet.sample_size * (int64_t{1} << (static_cast<int64_t>(vae.block_out_channels.size()) - 1));
+  return unet.sample_size * scale_factor_of(vae);
 }
 
 StableDiffusion load_stable_diffusion(const std::string& folder, const WeightsOptions& options) {

@@ -12,6 +12,7 @@
 #include <torch/optim/adamw.h>
 
 #include "pretrain/run_settings.h"
+#include "train/interval_means.h"
 #include "train/resumable_run.h"
 #include "util/log.h"
 

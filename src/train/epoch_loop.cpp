@@ -1,4 +1,4 @@
-// Epoch loops and interval means.
+// Epoch loops.
 #include "train/epoch_loop.h"
 
 #include <algorithm>
@@ -31,19 +31,6 @@ void EpochLoop::advance() {
   ++step_;
   ++steps_this_run_;
   stopped_ = options_.stop_after_steps > 0 && steps_this_run_ >= options_.stop_after_steps && step_ < total_steps_;
-}
-
-void IntervalMeans::add(const std::string& name, double value) {
-  auto& [sum, count] = sums_[name];
-  sum += value;
-  ++count;
-}
-
-nlohmann::json IntervalMeans::take() {
-  nlohmann::json out = nlohmann::json::object();
-  for (const auto& [name, sc] : sums_) out[name] = sc.first / double(sc.second);
-  sums_.clear();
-  return out;
 }
 
 }  // namespace draft

@@ -4,11 +4,8 @@
 #pragma once
 
 #include <cstdint>
-#include <map>
-#include <string>
 
 #include <ATen/core/Tensor.h>
-#include <nlohmann/json.hpp>
 
 #include "train/checkpoint.h"
 
@@ -58,17 +55,6 @@ class EpochLoop {
   int64_t steps_per_epoch_ = 1, total_steps_ = 0, step_ = 0, steps_this_run_ = 0, order_epoch_ = -1;
   at::Tensor order_;
   bool stopped_ = false;
-};
-
-/// Means of named values over a logging interval (the metrics.jsonl records of the pretraining loops).
-class IntervalMeans {
- public:
-  void add(const std::string& name, double value);
-  /// The means since the last take(), as a JSON object; then starts a new interval.
-  nlohmann::json take();
-
- private:
-  std::map<std::string, std::pair<double, int64_t>> sums_;
 };
 
 }  // namespace draft

@@ -151,8 +151,7 @@ void unflatten(const at::Tensor& flat, const std::vector<at::Tensor>& tensors) {
   int64_t offset = 0;
   for (const auto& t : tensors) {
     const int64_t n = t.numel();
-    at::Tensor dst = t;  // a handle to the same storage
-    dst.copy_(flat.narrow(0, offset, n).view(t.sizes()));
+    t.copy_(flat.narrow(0, offset, n).view(t.sizes()));  // copy_ writes into t's storage
     offset += n;
   }
 }

@@ -3,6 +3,7 @@
 
 #include <filesystem>
 #include <map>
+#include <set>
 
 #include "util/error.h"
 #include "util/log.h"
@@ -33,11 +34,11 @@ std::vector<std::string> changed_settings(const nlohmann::json& saved, const nlo
   std::map<std::string, nlohmann::json> was, is;
   flatten(saved, "", was);
   flatten(now, "", is);
-  std::map<std::string, bool> paths;
-  for (const auto& [path, value] : was) paths[path] = true;
-  for (const auto& [path, value] : is) paths[path] = true;
+  std::set<std::string> paths;
+  for (const auto& [path, value] : was) paths.insert(path);
+  for (const auto& [path, value] : is) paths.insert(path);
   std::vector<std::string> changes;
-  for (const auto& [path, unused] : paths) {
+  for (const auto& path : paths) {
     const nlohmann::json a = was.count(path) ? was.at(path) : nlohmann::json();
     const nlohmann::json b = is.count(path) ? is.at(path) : nlohmann::json();
     if (a == b || allowed(path, may_change)) continue;
