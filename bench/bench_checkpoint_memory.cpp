@@ -89,7 +89,7 @@ int child(const Args& a, int64_t k, bool checkpoint) {
     c.prompts = prompts;
     c.conditioning = cond;
     c.x_T = draft::initial_latents(sd, a.batch, sd.default_image_size(), sd.default_image_size(), gen);
-    c.generator = gen;
+    draft::seed_method_draws(c, seed, 0, 0);
     c.params = params;
     c.sampler.steps = a.steps;
     c.sampler.guidance_scale = a.guidance;

@@ -28,3 +28,19 @@ find_library(GLOO_LIB gloo PATHS /usr/lib /usr/lib/x86_64-linux-gnu)
 if(NOT GLOO_INCLUDE_DIR OR NOT GLOO_LIB)
   message(FATAL_ERROR "Gloo not found (libgloo-dev, the headers of LibTorch's c10d Gloo backend): ${_draft_hint}")
 endif()
+
+# NCCL: c10d's ProcessGroupNCCL, for data-parallel runs on CUDA (--dist-backend nccl). Compiled in when
+# LibTorch is a CUDA build (pip's CUDA wheels are, with NCCL) and nccl.h is found (pip: the nvidia-nccl
+# package's include folder; pass -DNCCL_INCLUDE_DIR=... if it is elsewhere). Debian's CPU LibTorch has none.
+set(DRAFT_NCCL OFF)
+if(TORCH_CUDA_LIBRARIES OR CUDA_FOUND OR CUDAToolkit_FOUND)
+  execute_process(COMMAND python3 -c "import nvidia.nccl, os; print(os.path.dirname(nvidia.nccl.__file__))"
+                  OUTPUT_VARIABLE _draft_pip_nccl OUTPUT_STRIP_TRAILING_WHITESPACE ERROR_QUIET)
+  find_path(NCCL_INCLUDE_DIR nccl.h HINTS ${_draft_pip_nccl}/include ${CUDAToolkit_INCLUDE_DIRS} /usr/include)
+  if(NCCL_INCLUDE_DIR)
+    set(DRAFT_NCCL ON)
+    message(STATUS "NCCL: ${NCCL_INCLUDE_DIR}/nccl.h (data-parallel runs on CUDA can use --dist-backend nccl)")
+  else()
+    message(STATUS "NCCL: nccl.h not found; data-parallel CUDA runs use Gloo (set NCCL_INCLUDE_DIR for NCCL)")
+  endif()
+endif()

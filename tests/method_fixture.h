@@ -91,8 +91,8 @@ struct TinySetup {
     c.prompts = prompts;
     c.conditioning = conditioning;
     c.x_T = x_T;
-    c.generator = at::detail::createCPUGenerator(seed);
     c.params = params;
+    seed_method_draws(c, seed, 0, 0);
     c.sampler.steps = steps;
     c.sampler.guidance_scale = guidance_;
     return c;

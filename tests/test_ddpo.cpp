@@ -48,7 +48,7 @@ TEST(DDPO, StoredLogProbIsTheGaussianDensityOfEachSampledStep) {
   auto c = s.context(s.noise(7), steps);
   c.sampler.eta = 1.0;
   method->run(c);
-  const auto state = as_map(method->state());
+  const auto state = as_map(method->state({}));
   const at::Tensor latents = state.at("batch_0_latents"), log_probs = state.at("batch_0_log_probs");
   ASSERT_EQ(latents.size(0), steps + 1);
   const auto timesteps = s.sd.scheduler->timesteps(steps);
@@ -134,14 +134,14 @@ TEST(DDPO, StateRoundTripsIntoAFreshMethod) {
   c.sampler.eta = 1.0;
   a->run(c);
   auto b = draft::make_method(cfg);
-  b->load_state(as_map(a->state()));
+  b->load_state(as_map(a->state({})), {});
   // Inner epoch 2 from the restored samples equals inner epoch 2 of the original.
   c.step = 1;
   for (auto& p : s.params) p.mutable_grad() = at::Tensor();
   const double loss_a = a->run(c).loss.item<double>();
   const double loss_b = b->run(c).loss.item<double>();
   EXPECT_EQ(loss_a, loss_b);
-  const auto sa = as_map(a->state()), sb = as_map(b->state());
+  const auto sa = as_map(a->state({})), sb = as_map(b->state({}));
   ASSERT_EQ(sa.size(), sb.size());
   for (const auto& [name, tensor] : sa) EXPECT_TRUE(torch::equal(tensor, sb.at(name))) << name;
 }
@@ -182,7 +182,7 @@ TEST(DDPO, RaisesASimpleRewardOnTheEmbeddedModel) {
     c.conditioning = conditioning;
     at::Generator g = at::detail::createCPUGenerator(1000 + static_cast<uint64_t>(i));
     c.x_T = draft::initial_latents(sd, batch, size, size, g);
-    c.generator = g;
+    draft::seed_method_draws(c, 1000 + static_cast<uint64_t>(i), i, 0);
     c.params = {shift};
     c.eps = eps;
     c.sampler.steps = steps;

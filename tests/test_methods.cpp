@@ -12,6 +12,7 @@
 #include "finetune/method.h"
 #include "method_fixture.h"
 #include "support.h"
+#include "util/seeds.h"
 
 namespace {
 
@@ -153,12 +154,12 @@ TEST(Methods, DraftLVEqualsOneStepFromTheDetachedSample) {
     o.steps = 3;
     x0 = draft::ddim_rollout(*s.sd.scheduler, eps, x_T, o).x0;
   }
-  at::Generator gen = at::detail::createCPUGenerator(77);
+  auto fresh = s.context(x_T, 3, 77);  // the same per-sample generators, not yet drawn from
   const int64_t t1 = s.sd.scheduler->timesteps(3).back();
   const double a = s.sd.scheduler->alpha_cumprod_at(t1);
   at::Tensor loss = torch::zeros({}, torch::kFloat64);
   for (int i = 0; i < 2; ++i) {
-    at::Tensor noise = torch::randn(x0.sizes(), gen, torch::kFloat32).to(torch::kFloat64);
+    at::Tensor noise = draft::randn_per_sample(fresh.generators, x0.sizes().slice(1)).to(torch::kFloat64);
     at::Tensor x = std::sqrt(a) * x0 + std::sqrt(1 - a) * noise;
     auto out = s.sd.scheduler->step(eps(x, t1), t1, 3, x);
     loss = loss - s.reward.score(s.sd.vae->decode_latents_to_images(out.prev_sample), s.prompts).mean() / 2.0;

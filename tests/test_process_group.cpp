@@ -2,33 +2,28 @@
 // processes (this test binary started twice by posix_spawn, as a launcher would), and a rank that never
 // arrives failing within the timeout instead of hanging.
 #include <netinet/in.h>
-#include <spawn.h>
 #include <sys/socket.h>
-#include <sys/wait.h>
 #include <unistd.h>
 
-#include <fcntl.h>
-
 #include <chrono>
+#include <cstdlib>
 #include <fstream>
 #include <iterator>
-#include <cstdlib>
 #include <map>
 #include <string>
-#include <thread>
 #include <vector>
 
 #include <gtest/gtest.h>
 #include <torch/torch.h>
 
+#include "process_spawn.h"
 #include "support.h"
 #include "train/process_group.h"
-
-extern char** environ;
 
 namespace {
 
 using draft::test::expect_error;
+using draft::test::wait_for;
 
 std::string read_text(const std::string& path) {
   std::ifstream in(path);
@@ -110,43 +105,17 @@ TEST(ProcessGroupWorker, DISABLED_Collectives) {
   std::vector<at::Tensor> weights = {torch::full({3}, r)};
   group->broadcast(weights, 0);
   EXPECT_TRUE(torch::equal(weights[0], torch::zeros({3})));
+  EXPECT_EQ(group->broadcast(r == 0 ? std::string("from rank 0") : std::string("other")), "from rank 0");
+  const at::Tensor highest = torch::full({2}, r, torch::kFloat);
+  group->all_reduce_max({highest});
+  EXPECT_TRUE(torch::equal(highest, torch::full({2}, 1.0f)));
   group->barrier();
 }
 
 pid_t spawn_worker(int rank, int port, const std::string& log) {
-  std::vector<std::string> env_strings;
-  for (char** e = environ; *e != nullptr; ++e) env_strings.emplace_back(*e);
-  for (const std::string& v : {"RANK=" + std::to_string(rank), std::string("WORLD_SIZE=2"),
-                               "LOCAL_RANK=" + std::to_string(rank), std::string("LOCAL_WORLD_SIZE=2"),
-                               std::string("MASTER_ADDR=127.0.0.1"), "MASTER_PORT=" + std::to_string(port)}) {
-    env_strings.push_back(v);
-  }
-  std::vector<char*> envp;
-  for (auto& s : env_strings) envp.push_back(s.data());
-  envp.push_back(nullptr);
-  std::string exe = "/proc/self/exe", filter = "--gtest_filter=ProcessGroupWorker.DISABLED_Collectives",
-              disabled = "--gtest_also_run_disabled_tests";
-  std::vector<char*> argv = {exe.data(), filter.data(), disabled.data(), nullptr};
-  posix_spawn_file_actions_t actions;
-  posix_spawn_file_actions_init(&actions);
-  posix_spawn_file_actions_addopen(&actions, 1, log.c_str(), O_WRONLY | O_CREAT | O_TRUNC, 0644);
-  posix_spawn_file_actions_adddup2(&actions, 1, 2);
-  pid_t pid = -1;
-  const int rc = posix_spawn(&pid, exe.c_str(), &actions, nullptr, argv.data(), envp.data());
-  posix_spawn_file_actions_destroy(&actions);
-  return rc == 0 ? pid : -1;
-}
-
-// The exit status of `pid`, or -1 after `seconds` (the child is then killed).
-int wait_for(pid_t pid, int seconds) {
-  for (int i = 0; i < seconds * 10; ++i) {
-    int status = 0;
-    if (waitpid(pid, &status, WNOHANG) == pid) return WIFEXITED(status) ? WEXITSTATUS(status) : -1;
-    std::this_thread::sleep_for(std::chrono::milliseconds(100));
-  }
-  kill(pid, SIGKILL);
-  waitpid(pid, nullptr, 0);
-  return -1;
+  return draft::test::spawn_process({"/proc/self/exe", "--gtest_filter=ProcessGroupWorker.DISABLED_Collectives",
+                                     "--gtest_also_run_disabled_tests"},
+                                    draft::test::rank_env(rank, 2, port), log);
 }
 
 TEST(ProcessGroup, TwoProcessesAgreeOnEveryCollective) {
@@ -171,6 +140,70 @@ TEST(ProcessGroup, ARankThatNeverArrivesFailsWithinTheTimeout) {
   EXPECT_NE(m.find("rank 0 of 2"), std::string::npos) << m;
   EXPECT_LT(seconds, 30.0) << m;
   std::printf("lone rank 0 of 2: failed after %.1f s: %s\n", seconds, m.c_str());
+}
+
+// A port another program holds: rank 0 cannot serve the store there and says so, at once.
+TEST(ProcessGroup, ABusyMasterPortIsOneClearLine) {
+  const int holder = socket(AF_INET, SOCK_STREAM, 0);
+  sockaddr_in addr{};
+  addr.sin_family = AF_INET;
+  addr.sin_addr.s_addr = htonl(INADDR_ANY);
+  addr.sin_port = 0;
+  ASSERT_EQ(bind(holder, reinterpret_cast<sockaddr*>(&addr), sizeof(addr)), 0);
+  ASSERT_EQ(listen(holder, 1), 0);
+  socklen_t len = sizeof(addr);
+  getsockname(holder, reinterpret_cast<sockaddr*>(&addr), &len);
+  draft::DistributedEnv env;
+  env.launched = true;
+  env.world_size = 2;
+  env.master_port = ntohs(addr.sin_port);
+  const auto start = std::chrono::steady_clock::now();
+  const std::string m = expect_error([&] { draft::ProcessGroup::join(env, std::chrono::milliseconds(3000)); });
+  const double seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
+  close(holder);
+  EXPECT_NE(m.find("already in use"), std::string::npos) << m;
+  EXPECT_EQ(m.find('\n'), std::string::npos) << m;
+  EXPECT_LT(seconds, 10.0) << m;
+  std::printf("busy MASTER_PORT: failed after %.1f s: %s\n", seconds, m.c_str());
+}
+
+// Rank 1 with nobody serving MASTER_ADDR:MASTER_PORT: one line naming the master, within the timeout.
+TEST(ProcessGroup, AnUnreachableMasterIsOneClearLine) {
+  draft::DistributedEnv env;
+  env.launched = true;
+  env.rank = 1;
+  env.world_size = 2;
+  env.master_port = free_port();
+  const auto start = std::chrono::steady_clock::now();
+  const std::string m = expect_error([&] { draft::ProcessGroup::join(env, std::chrono::milliseconds(2000)); });
+  const double seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
+  EXPECT_NE(m.find("reaching the master"), std::string::npos) << m;
+  EXPECT_NE(m.find("127.0.0.1:" + std::to_string(env.master_port)), std::string::npos) << m;
+  EXPECT_EQ(m.find('\n'), std::string::npos) << m;
+  EXPECT_LT(seconds, 30.0) << m;
+  std::printf("unreachable master: failed after %.1f s: %s\n", seconds, m.c_str());
+}
+
+TEST(ProcessGroup, TheOneProcessGroupReturnsItsInputs) {
+  auto group = draft::ProcessGroup::single();
+  EXPECT_EQ(group->size(), 1);
+  EXPECT_TRUE(group->is_main());
+  const at::Tensor t = torch::arange(4, torch::kFloat);
+  group->all_reduce_mean({t});
+  group->all_reduce_sum({t});
+  group->all_reduce_max({t});
+  group->broadcast({t});
+  EXPECT_TRUE(torch::equal(t, torch::arange(4, torch::kFloat)));
+  EXPECT_EQ(group->broadcast(std::string("text")), "text");
+  EXPECT_DOUBLE_EQ(group->all_reduce_sum(2.5), 2.5);
+}
+
+TEST(DistBackend, AutoPicksGlooOnTheCpuAndNcclNeedsCuda) {
+  EXPECT_EQ(draft::resolve_dist_backend("auto", "cpu"), draft::DistBackend::kGloo);
+  EXPECT_EQ(draft::resolve_dist_backend("gloo", "cuda"), draft::DistBackend::kGloo);
+  EXPECT_NE(expect_error([] { draft::resolve_dist_backend("nccl", "cpu"); }).find("gloo"), std::string::npos);
+  EXPECT_NE(expect_error([] { draft::resolve_dist_backend("mpi", "cpu"); }).find("auto, gloo, nccl"),
+            std::string::npos);
 }
 
 }  // namespace

@@ -145,7 +145,7 @@ Command add_eval_command(CLI::App& root) {
   sub->add_flag("--json", f->json, "print JSON instead of the table");
   sub->add_option("--json-file", f->json_file, "also write the JSON to this file");
   sub->add_option("--grid", f->grid, "write the evaluated images as a PNG grid (one row per prompt)");
-  sub->add_option("--dtype", f->dtype, "compute dtype: f32, f16 or bf16")->capture_default_str();
+  sub->add_option("--dtype", f->dtype, "compute dtype: f32, f16, bf16 or f64")->capture_default_str();
   sub->add_option("--device", f->device, "cpu, cuda or cuda:N")->capture_default_str();
   return {sub, [f] { return run_eval(*f); }};
 }

@@ -11,6 +11,7 @@
 #include "config_flags.h"
 #include "finetune/trainer.h"
 #include "model_threads.h"
+#include "train/process_group.h"
 #include "util/error.h"
 
 namespace draft::cli {
@@ -40,11 +41,19 @@ int run_finetune_command(FinetuneFlags& f) {
   }
   if (f.no_checkpoint) extra["sampler"]["checkpoint"] = false;
   FinetuneConfig config = f.config->resolve(FinetuneConfig(), f.run, extra);
-  if (config.out_dir.empty()) config.out_dir = default_run_dir();
+  // A data-parallel run (torchrun, srun, draft launch): rank 0 writes and prints, the others only compute.
+  const DistributedEnv env = read_distributed_env();
+  const bool main_rank = !env.launched || env.rank == 0;
+  if (config.out_dir.empty()) {
+    DRAFT_CHECK(!env.launched || env.world_size == 1, "a data-parallel run needs --run-dir: its ", env.world_size,
+                " processes must agree on one run folder, and each would make its own default name");
+    config.out_dir = default_run_dir();
+  }
   config.validate();
   use_model_threading(config.model);
-  std::cout << "run folder: " << config.out_dir << '\n';
+  if (main_rank) std::cout << "run folder: " << config.out_dir << '\n';
   const FinetuneSummary s = run_finetune(config, f.run.resuming());
+  if (!main_rank) return 0;
   std::cout << "done: " << s.steps_done << " steps, " << s.reward_queries << " reward queries, " << s.skipped_steps
             << " skipped, " << static_cast<int64_t>(s.wall_time_s) << " s\n";
   if (!s.first_eval.is_null() && !s.last_eval.is_null()) {

@@ -98,7 +98,7 @@ Command add_sample_command(CLI::App& root) {
   sub->add_option("-o,--output", f->output, "output PNG (a grid of all images)")->capture_default_str();
   sub->add_option("--columns", f->columns, "images per grid row (default: --n)")->check(CLI::NonNegativeNumber);
   sub->add_option("--save-tensor", f->save_tensor, "also save the float images and latents as .safetensors");
-  sub->add_option("--dtype", f->dtype, "compute dtype: f32, f16 or bf16")->capture_default_str();
+  sub->add_option("--dtype", f->dtype, "compute dtype: f32, f16, bf16 or f64")->capture_default_str();
   sub->add_option("--device", f->device, "cpu, cuda or cuda:N")->capture_default_str();
   return {sub, [f] { return run_sample(*f); }};
 }

@@ -24,5 +24,6 @@ Command add_plot_command(CLI::App& root);
 Command add_finetune_command(CLI::App& root);
 Command add_bench_command(CLI::App& root);
 Command add_config_command(CLI::App& root);
+Command add_launch_command(CLI::App& root);
 
 }  // namespace draft::cli

@@ -36,7 +36,8 @@ int main(int argc, char** argv) {
   int threads = 0;
   int blas_threads = 0;
   std::string log_level = "info";
-  app.add_option("--threads", threads, "CPU threads for LibTorch and OpenBLAS (default: all available cores)")
+  app.add_option("--threads", threads,
+                 "CPU threads for LibTorch and OpenBLAS (default: OMP_NUM_THREADS, else all available cores)")
       ->check(CLI::NonNegativeNumber);
   app.add_option("--blas-threads", blas_threads,
                  "OpenBLAS threads (default: --threads, or 1 for the embedded model's small tensors)")
@@ -56,6 +57,7 @@ int main(int argc, char** argv) {
       draft::cli::add_finetune_command(app),
       draft::cli::add_bench_command(app),
       draft::cli::add_config_command(app),
+      draft::cli::add_launch_command(app),
   };
 
   try {

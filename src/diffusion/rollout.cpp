@@ -6,12 +6,19 @@
 #include "diffusion/ddim_scheduler.h"
 #include "nn/gradient_checkpoint.h"
 #include "util/error.h"
+#include "util/seeds.h"
 
 namespace draft {
 
-RolloutResult ddim_rollout(const DDIMScheduler& scheduler, const EpsFn& eps, const at::Tensor& x_T,
-                           const RolloutOptions& options, c10::optional<at::Generator> generator,
-                           const StepCallback& on_step) {
+namespace {
+
+// The noise z of one step for `like` (B, ...): from the batch's generator (undefined z: the scheduler draws
+// it) or one row per sample's generator.
+using NoiseFn = std::function<at::Tensor(const at::Tensor& like)>;
+
+RolloutResult rollout(const DDIMScheduler& scheduler, const EpsFn& eps, const at::Tensor& x_T,
+                      const RolloutOptions& options, c10::optional<at::Generator> generator, const NoiseFn& noise,
+                      const StepCallback& on_step) {
   DRAFT_CHECK(options.steps >= 1, "sampler.steps must be at least 1, got ", options.steps);
   DRAFT_CHECK(options.eta >= 0.0, "sampler.eta must be non-negative, got ", options.eta);
   DRAFT_CHECK(!options.keep_log_probs || options.eta > 0.0,
@@ -34,7 +41,8 @@ RolloutResult ddim_rollout(const DDIMScheduler& scheduler, const EpsFn& eps, con
     torch::AutoGradMode grad_mode(keep_grad);
     if (options.keep_latents) result.latents.push_back(x);
     at::Tensor eps_hat = keep_grad ? checkpointed_eps(x, t) : eps(x, t);
-    auto out = scheduler.step(eps_hat, t, options.steps, x, options.eta, {}, generator);
+    const at::Tensor z = noise && options.eta > 0.0 ? noise(x) : at::Tensor();
+    auto out = scheduler.step(eps_hat, t, options.steps, x, options.eta, z, z.defined() ? c10::nullopt : generator);
     if (options.keep_log_probs) result.log_probs.push_back(out.log_prob);
     if (i == n - 1) result.pred_x0_last = out.pred_original_sample;
     x = out.prev_sample;
@@ -43,6 +51,24 @@ RolloutResult ddim_rollout(const DDIMScheduler& scheduler, const EpsFn& eps, con
   if (options.keep_latents) result.latents.push_back(x);
   result.x0 = x;
   return result;
+}
+
+}  // namespace
+
+RolloutResult ddim_rollout(const DDIMScheduler& scheduler, const EpsFn& eps, const at::Tensor& x_T,
+                           const RolloutOptions& options, c10::optional<at::Generator> generator,
+                           const StepCallback& on_step) {
+  return rollout(scheduler, eps, x_T, options, generator, {}, on_step);
+}
+
+RolloutResult ddim_rollout(const DDIMScheduler& scheduler, const EpsFn& eps, const at::Tensor& x_T,
+                           const RolloutOptions& options, std::vector<at::Generator>& generators) {
+  DRAFT_CHECK(static_cast<int64_t>(generators.size()) == x_T.size(0), "rollout: ", generators.size(),
+              " generators for a batch of ", x_T.size(0), "; pass one per sample");
+  const NoiseFn noise = [&generators](const at::Tensor& like) {
+    return randn_per_sample(generators, like.sizes().slice(1)).to(like.device(), like.scalar_type());
+  };
+  return rollout(scheduler, eps, x_T, options, c10::nullopt, noise, {});
 }
 
 }  // namespace draft

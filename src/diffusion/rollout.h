@@ -56,4 +56,9 @@ RolloutResult ddim_rollout(const DDIMScheduler& scheduler, const EpsFn& eps, con
                            const RolloutOptions& options, c10::optional<at::Generator> generator = c10::nullopt,
                            const StepCallback& on_step = {});
 
+/// The same with one generator per sample (training): row j of each step's z comes from generators[j], so
+/// a sample's trajectory does not depend on the other samples of its batch (data-parallel runs).
+RolloutResult ddim_rollout(const DDIMScheduler& scheduler, const EpsFn& eps, const at::Tensor& x_T,
+                           const RolloutOptions& options, std::vector<at::Generator>& generators);
+
 }  // namespace draft

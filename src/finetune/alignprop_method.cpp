@@ -22,20 +22,19 @@ class AlignPropMethod : public Method {
     const int64_t steps = c.sampler.steps;
     const int64_t batch = c.x_T.size(0);
     config_.validate(steps);
-    // 1. Draw K_j for every trajectory j: uniform integer in [k_min, k_max], or round(mean + std·z)
-    //    clipped to [k_min, k_max], z ~ N(0, 1).
+    // 1. Draw K_j for every trajectory j from its own generator: uniform integer in [k_min, k_max], or
+    //    round(mean + std·z) clipped to [k_min, k_max], z ~ N(0, 1).
     std::vector<int64_t> ks(static_cast<std::size_t>(batch));
-    if (config_.alignprop_distribution == "uniform") {
-      at::Tensor draw = torch::randint(config_.alignprop_k_min, config_.alignprop_k_max + 1, {batch}, c.generator,
-                                       torch::kLong);
-      for (int64_t j = 0; j < batch; ++j) ks[static_cast<std::size_t>(j)] = draw[j].item<int64_t>();
-    } else {
-      at::Tensor z = torch::randn({batch}, c.generator, torch::kFloat64);
-      for (int64_t j = 0; j < batch; ++j) {
-        const double k = std::round(config_.alignprop_mean + config_.alignprop_std * z[j].item<double>());
-        ks[static_cast<std::size_t>(j)] = std::clamp(static_cast<int64_t>(k), config_.alignprop_k_min,
-                                                     config_.alignprop_k_max);
+    for (int64_t j = 0; j < batch; ++j) {
+      at::Generator& g = c.generators[static_cast<std::size_t>(j)];
+      int64_t k = 0;
+      if (config_.alignprop_distribution == "uniform") {
+        k = torch::randint(config_.alignprop_k_min, config_.alignprop_k_max + 1, {1}, g, torch::kLong).item<int64_t>();
+      } else {
+        const double z = torch::randn({1}, g, torch::kFloat64).item<double>();
+        k = static_cast<int64_t>(std::round(config_.alignprop_mean + config_.alignprop_std * z));
       }
+      ks[static_cast<std::size_t>(j)] = std::clamp(k, config_.alignprop_k_min, config_.alignprop_k_max);
     }
     const int64_t k_max = *std::max_element(ks.begin(), ks.end());
     // 2. As DRaFT-K with K = max_j K_j for the batch; for a trajectory with a smaller K_j, ε̂ of the steps
@@ -56,7 +55,7 @@ class AlignPropMethod : public Method {
     };
     RolloutOptions options = rollout_options(c);
     options.grad_from_step = steps - k_max;
-    RolloutResult rollout = ddim_rollout(*c.sd->scheduler, truncated, c.x_T, options, c.generator);
+    RolloutResult rollout = ddim_rollout(*c.sd->scheduler, truncated, c.x_T, options, c.generators);
     // 3. image = D(x_0), loss = −mean r.
     at::Tensor r = score_images(c, decode_for_reward(c, rollout.x0));
     MethodStep step;

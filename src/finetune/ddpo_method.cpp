@@ -55,23 +55,25 @@ class DDPOMethod : public Method {
     return step;
   }
 
-  std::vector<std::pair<std::string, at::Tensor>> state() const override {
+  // The samples in the global micro-batch's layout (gathered over the ranks), so that a run resumes with
+  // any number of processes; the tracker is the same on every rank.
+  std::vector<std::pair<std::string, at::Tensor>> state(const BatchShard& shard) const override {
     std::vector<std::pair<std::string, at::Tensor>> out = tracker_.state("tracker");
     for (std::size_t i = 0; i < batches_.size(); ++i) {
       const SampleBatch& b = batches_[i];
       if (!b.latents.defined()) continue;
       const std::string key = "batch_" + std::to_string(i) + "_";
-      out.emplace_back(key + "latents", b.latents);
-      out.emplace_back(key + "log_probs", b.log_probs);
-      out.emplace_back(key + "advantages", b.advantages);
-      out.emplace_back(key + "rewards", b.rewards);
-      out.emplace_back(key + "cond", b.cond);
-      if (b.uncond.defined()) out.emplace_back(key + "uncond", b.uncond);
+      out.emplace_back(key + "latents", gather_samples(shard, b.latents, 1));
+      out.emplace_back(key + "log_probs", gather_samples(shard, b.log_probs, 1));
+      out.emplace_back(key + "advantages", gather_samples(shard, b.advantages));
+      out.emplace_back(key + "rewards", gather_samples(shard, b.rewards));
+      out.emplace_back(key + "cond", gather_samples(shard, b.cond));
+      if (b.uncond.defined()) out.emplace_back(key + "uncond", gather_samples(shard, b.uncond));
     }
     return out;
   }
 
-  void load_state(const std::map<std::string, at::Tensor>& state) override {
+  void load_state(const std::map<std::string, at::Tensor>& state, const BatchShard& shard) override {
     tracker_.load_state("tracker", state);
     batches_.clear();
     for (std::size_t i = 0;; ++i) {
@@ -81,12 +83,12 @@ class DDPOMethod : public Method {
       for (const char* part : {"log_probs", "advantages", "rewards", "cond"}) {
         DRAFT_CHECK(state.count(key + part) > 0, "DDPO state: '", key, part, "' is missing from the checkpoint");
       }
-      b.latents = state.at(key + "latents");
-      b.log_probs = state.at(key + "log_probs");
-      b.advantages = state.at(key + "advantages");
-      b.rewards = state.at(key + "rewards");
-      b.cond = state.at(key + "cond");
-      if (state.count(key + "uncond") > 0) b.uncond = state.at(key + "uncond");
+      b.latents = local_samples(shard, state.at(key + "latents"), 1);
+      b.log_probs = local_samples(shard, state.at(key + "log_probs"), 1);
+      b.advantages = local_samples(shard, state.at(key + "advantages"));
+      b.rewards = local_samples(shard, state.at(key + "rewards"));
+      b.cond = local_samples(shard, state.at(key + "cond"));
+      if (state.count(key + "uncond") > 0) b.uncond = local_samples(shard, state.at(key + "uncond"));
       batches_.push_back(b);
     }
   }
@@ -98,7 +100,7 @@ class DDPOMethod : public Method {
     RolloutOptions options = rollout_options(c);
     options.keep_latents = true;
     options.keep_log_probs = true;
-    RolloutResult rollout = ddim_rollout(*c.sd->scheduler, context_eps(c), c.x_T, options, c.generator);
+    RolloutResult rollout = ddim_rollout(*c.sd->scheduler, context_eps(c), c.x_T, options, c.generators);
     SampleBatch b;
     b.latents = torch::stack(rollout.latents);
     // ddpo-pytorch averages the log-density over the latent's elements (not a sum): its clip range 1e-4
@@ -112,10 +114,16 @@ class DDPOMethod : public Method {
     b.log_probs = torch::stack(lps);
     AutoencoderKL vae = c.sd->vae;
     b.rewards = score_images(c, vae->decode_latents_to_images(rollout.x0)).detach();
-    // 2. Advantages: per prompt (running buffers) or over the batch; clipped to ±ddpo_adv_clip.
-    const at::Tensor advantages = config_.ddpo_per_prompt ? tracker_.update(c.prompts, b.rewards)
-                                                         : PromptStatTracker::batch_advantages(b.rewards);
-    b.advantages = advantages.clamp(-config_.ddpo_adv_clip, config_.ddpo_adv_clip);
+    // 2. Advantages over the whole global micro-batch (the rewards gathered from every rank, as
+    //    ddpo-pytorch gathers them before normalising): per prompt (running buffers) or over the batch;
+    //    clipped to ±ddpo_adv_clip; this process keeps its own samples' part.
+    const at::Tensor rewards = gather_samples(c.shard, b.rewards);
+    const std::vector<std::string>& prompts = c.global_prompts.empty() ? c.prompts : c.global_prompts;
+    DRAFT_CHECK(static_cast<int64_t>(prompts.size()) == rewards.size(0), "DDPO: ", prompts.size(),
+                " prompts for ", rewards.size(0), " rewards in the micro-batch");
+    const at::Tensor advantages = config_.ddpo_per_prompt ? tracker_.update(prompts, rewards)
+                                                         : PromptStatTracker::batch_advantages(rewards);
+    b.advantages = local_samples(c.shard, advantages).clamp(-config_.ddpo_adv_clip, config_.ddpo_adv_clip);
     b.cond = c.conditioning.cond;
     b.uncond = c.conditioning.uncond;
     return b;
@@ -135,8 +143,10 @@ class DDPOMethod : public Method {
     const auto count = std::max<int64_t>(
         1, static_cast<int64_t>(config_.ddpo_timestep_fraction * static_cast<double>(trainable.size())));
     // ddpo-pytorch permutes the steps per sample; the UNet here takes one timestep per call, so the order
-    // is drawn per batch (each step is still trained with probability count / N).
-    const at::Tensor order = torch::randperm(static_cast<int64_t>(trainable.size()), c.generator, torch::kLong);
+    // is drawn per optimizer step, the same on every rank (each step is still trained with probability
+    // count / N).
+    const at::Tensor order =
+        torch::randperm(static_cast<int64_t>(trainable.size()), c.step_generator, torch::kLong);
     EpsFn eps = c.eps;
     if (!eps) eps = guided_eps(c.sd->unet, Conditioning{b.cond, b.uncond}, c.sampler.guidance_scale);
     const double elements = static_cast<double>(b.latents[0][0].numel());

@@ -24,7 +24,7 @@ class DraftKMethod : public Method {
     //    DDIM eq. 12); every step with gradients is checkpointed when c.sampler.checkpoint.
     RolloutOptions options = rollout_options(c);
     options.grad_from_step = n - k;
-    RolloutResult rollout = ddim_rollout(*c.sd->scheduler, context_eps(c), c.x_T, options, c.generator);
+    RolloutResult rollout = ddim_rollout(*c.sd->scheduler, context_eps(c), c.x_T, options, c.generators);
     // 2. Decode: image = D(x_0) in [0, 1].
     at::Tensor images = decode_for_reward(c, rollout.x0);
     // 3. Reward and loss: maximise J(θ) = E_{c, x_T}[r(D(x_0), c)], i.e. loss = −mean r.

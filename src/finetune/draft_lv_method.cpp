@@ -4,6 +4,7 @@
 
 #include "finetune/method_support.h"
 #include "util/error.h"
+#include "util/seeds.h"
 
 namespace draft {
 namespace {
@@ -23,7 +24,7 @@ class DraftLVMethod : public Method {
     {
       torch::NoGradGuard no_grad;
       RolloutOptions plain = rollout_options(c);
-      x0 = ddim_rollout(*c.sd->scheduler, eps, c.x_T, plain, c.generator).x0.detach();
+      x0 = ddim_rollout(*c.sd->scheduler, eps, c.x_T, plain, c.generators).x0.detach();
     }
     const int64_t t1 = c.sd->scheduler->timesteps(steps).back();
     const double alpha = c.sd->scheduler->alpha_cumprod_at(t1);
@@ -33,11 +34,11 @@ class DraftLVMethod : public Method {
     std::vector<at::Tensor> rewards;
     at::Tensor loss_sum;
     for (int64_t i = 0; i < n_; ++i) {
-      // 2. Re-noise: x^i = √ᾱ_{t_1} x_0 + √(1−ᾱ_{t_1}) ε_i, ε_i ~ N(0, I) from the method's generator.
-      at::Tensor noise = torch::randn(x0.sizes(), c.generator, torch::kFloat32).to(x0.device(), x0.scalar_type());
+      // 2. Re-noise: x^i = √ᾱ_{t_1} x_0 + √(1−ᾱ_{t_1}) ε_i, ε_i ~ N(0, I) from each sample's generator.
+      at::Tensor noise = randn_per_sample(c.generators, x0.sizes().slice(1)).to(x0.device(), x0.scalar_type());
       at::Tensor x_i = std::sqrt(alpha) * x0 + std::sqrt(1.0 - alpha) * noise;
       // 3. The last DDIM step from t_1 with gradients (through ε̂_θ only: x^i does not depend on θ).
-      at::Tensor x0_i = ddim_rollout(*c.sd->scheduler, eps, x_i, last, c.generator).x0;
+      at::Tensor x0_i = ddim_rollout(*c.sd->scheduler, eps, x_i, last, c.generators).x0;
       // 4. Decode and score: r_i = r(D(x_0^i), c).
       at::Tensor r = score_images(c, decode_for_reward(c, x0_i));
       rewards.push_back(r);

@@ -19,8 +19,8 @@ const ConfigTable<FinetuneConfig>& finetune_config_table() {
     t.add("prompts_file", "--prompts", "file with one training prompt per line", DRAFT_MEMBER(prompts_file));
     t.add("out_dir", "--run-dir", "run folder (default runs/<date-time>)", DRAFT_MEMBER(out_dir), {}, true);
     t.add("device", "--device", "cpu, cuda or cuda:N", DRAFT_MEMBER(device), {}, true);
-    t.add("dtype", "--dtype", "compute dtype of the frozen model: f32, f16 or bf16", DRAFT_MEMBER(dtype),
-          check_one_of({"f32", "f16", "bf16"}));
+    t.add("dtype", "--dtype", "compute dtype of the frozen model: f32, f16, bf16 or f64 (exactness checks)",
+          DRAFT_MEMBER(dtype), check_one_of({"f32", "f16", "bf16", "f64"}));
     t.add_section("method", method_config_table(), DRAFT_MEMBER(method));
     t.add_section("lora", lora_config_table(), DRAFT_MEMBER(lora));
     t.add("sampler.steps", "--sampling-steps", "DDIM steps per sample", DRAFT_MEMBER(sampler.steps), check_at_least(1));
@@ -45,8 +45,9 @@ const ConfigTable<FinetuneConfig>& finetune_config_table() {
     t.add("train.steps", "--steps",
           "optimizer steps (a resumed run may change it unless optimizer.schedule is cosine, which spans it)",
           DRAFT_MEMBER(train.steps), check_at_least(1), true);
-    t.add("train.batch_size", "--batch-size", "samples per micro-batch", DRAFT_MEMBER(train.batch_size),
-          check_at_least(1));
+    t.add("train.batch_size", "--batch-size",
+          "samples per micro-batch, over all processes (a data-parallel run splits it; a multiple of their number)",
+          DRAFT_MEMBER(train.batch_size), check_at_least(1));
     t.add("train.grad_accumulation", "--grad-accumulation", "micro-batches per optimizer step",
           DRAFT_MEMBER(train.grad_accumulation), check_at_least(1));
     t.add("train.seed", "--seed", "seed of every draw (prompts, noise, method)", DRAFT_MEMBER(train.seed));
@@ -68,6 +69,11 @@ const ConfigTable<FinetuneConfig>& finetune_config_table() {
     t.add("eval.reward", "--eval-reward", "reward spec of the evaluation (default: the training reward)",
           DRAFT_MEMBER(eval.reward), {}, true);
     t.add("eval.eta", "--eval-eta", "DDIM eta of the evaluation (-1: sampler.eta)", DRAFT_MEMBER(eval.eta), {}, true);
+    t.add("dist.backend", "--dist-backend", "data-parallel backend: auto (NCCL on CUDA, else Gloo), gloo or nccl",
+          DRAFT_MEMBER(dist.backend), check_one_of({"auto", "gloo", "nccl"}), true);
+    t.add("dist.timeout", "--dist-timeout",
+          "seconds a data-parallel run waits for a rank (at start and in every collective) before failing",
+          DRAFT_MEMBER(dist.timeout_s), check_positive(), true);
     return t;
   }();
   return table;

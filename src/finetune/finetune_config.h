@@ -29,7 +29,7 @@ struct OptimizerConfig {
 /// The `train.*` keys: the loop itself.
 struct TrainConfig {
   int64_t steps = 100;            ///< optimizer steps
-  int64_t batch_size = 4;         ///< samples per micro-batch
+  int64_t batch_size = 4;         ///< samples per micro-batch, over all processes of a data-parallel run
   int64_t grad_accumulation = 1;  ///< micro-batches per optimizer step
   uint64_t seed = 0;              ///< every draw of step s derives from (seed, s): resume is exact
   int64_t save_every = 50;        ///< LoRA + checkpoint every N steps (and at the end)
@@ -52,6 +52,13 @@ struct EvalConfig {
   bool due(int64_t step, int64_t total) const;
 };
 
+/// The `dist.*` keys: data-parallel runs (docs/distributed.md). Used only when launched by torchrun, srun
+/// or `draft launch`; a run's numbers do not depend on them or on the number of processes.
+struct DistConfig {
+  std::string backend = "auto";  ///< auto | gloo | nccl (auto: NCCL on CUDA when built with it, else Gloo)
+  double timeout_s = 600;        ///< a collective or the start that waits longer for a rank fails
+};
+
 struct FinetuneConfig {
   std::string model;                 ///< diffusers-layout model folder
   std::string reward = "classifier";  ///< reward spec (docs/rewards.md)
@@ -66,6 +73,7 @@ struct FinetuneConfig {
   OptimizerConfig optimizer;
   TrainConfig train;
   EvalConfig eval;
+  DistConfig dist;
 
   nlohmann::json to_json() const;
   /// Reads a complete or partial config over the defaults; unknown keys and wrong types throw

@@ -9,6 +9,7 @@
 
 #include "diffusion/text_to_image.h"
 #include "train/metrics.h"
+#include "finetune/data_parallel.h"
 #include "util/error.h"
 #include "util/log.h"
 #include "util/seeds.h"
@@ -42,14 +43,26 @@ const FinetuneConfig& validated(const FinetuneConfig& config) {
 }  // namespace
 
 FinetuneRun::FinetuneRun(const FinetuneConfig& config, bool resume)
-    : config_(validated(config)), prompts_(config_.training_prompts()), run_(config_.out_dir, resume) {
+    : config_(validated(config)),
+      group_(join_finetune_group(config_)),
+      shard_(micro_batch_shard(*group_, config_.train.batch_size)),
+      prompts_(config_.training_prompts()),
+      run_(config_.out_dir, resume, group_->is_main()) {
+  if (group_->size() > 1) {
+    // Rank 0 decided whether the folder holds a run; every rank must see the same checkpoint.
+    const double resuming = group_->all_reduce_sum(run_.resuming() ? 1.0 : 0.0);
+    DRAFT_CHECK(resuming == 0 || resuming == group_->size(), "--resume: ", group_->where(), run_.resuming() ? " sees"
+                : " does not see", " the checkpoint in ", config_.out_dir, ", unlike other ranks: a run on several "
+                "machines needs its run folder on a file system every machine shares");
+  }
   run_.start(config_.to_json(), config_.resumable_keys());
   WeightsOptions weights;
   weights.dtype = parse_compute_dtype(config_.dtype);
-  weights.device = parse_device(config_.device);
+  weights.device = parse_device(rank_device(config_.device));
   sd_ = load_stable_diffusion(config_.model, weights);
   RewardContext reward_context;
   reward_context.device = weights.device;
+  if (weights.dtype == torch::kDouble) reward_context.dtype = torch::kDouble;
   reward_ = make_reward(config_.reward, reward_context);
   method_ = make_method(config_.method);
   method_name_ = method_->name();
@@ -85,9 +98,9 @@ std::vector<CheckpointModule> FinetuneRun::checkpoint_modules(torch::nn::Module&
 
 void FinetuneRun::restore() {
   const std::string path = run_.folder().checkpoint_path();
-  StateTensors state(checkpoint_tensors_with_prefix(path, "method.", parse_device(config_.device)));
+  StateTensors state(checkpoint_tensors_with_prefix(path, "method.", sd_.weights.device));
   progress_ = run_.restore(checkpoint_modules(state), optimizer_.get());
-  method_->load_state(state.tensors());
+  method_->load_state(state.tensors(), shard_);
   for (const auto& record : read_metrics(run_.folder().metrics_path())) {
     if (record.value("kind", "") == "eval") {
       if (summary_.first_eval.is_null()) summary_.first_eval = record;
@@ -102,9 +115,12 @@ void FinetuneRun::restore() {
   DRAFT_LOG_INFO("resuming {} at step {} of {}", run_.folder().dir(), progress_.step, config_.train.steps);
 }
 
+void FinetuneRun::synchronize_start() { group_->broadcast(params_, 0); }
+
 void FinetuneRun::save(int64_t step, bool final) {
-  StateTensors state(method_->state());
+  StateTensors state(method_->state(shard_));  // a collective: every rank gathers, rank 0 writes
   run_.save(checkpoint_modules(state), optimizer_.get(), progress_);
+  if (!run_.writer()) return;
   const std::string lora_file =
       run_.folder().file(final ? "lora_final.safetensors" : "lora_step_" + step_name(step) + ".safetensors");
   save_lora(network_, lora_file, lora_format_);

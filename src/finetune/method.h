@@ -19,6 +19,7 @@
 #include "io/config_json.h"
 #include "io/config_table.h"
 #include "rewards/reward.h"
+#include "train/process_group.h"
 
 namespace draft {
 
@@ -30,6 +31,16 @@ struct SamplerSettings {
   bool checkpoint = true;        ///< gradient checkpointing of every UNet call and VAE decode with gradients
 };
 
+/// Which samples of each global micro-batch this process computes, in a data-parallel run: local samples
+/// [offset, offset + local) of `global`. The default (global = 0, no group) is one process computing all.
+struct BatchShard {
+  ProcessGroup* group = nullptr;  ///< the ranks to gather from; null: one process
+  int64_t offset = 0;
+  int64_t local = 0;
+  int64_t global = 0;
+  bool whole() const { return group == nullptr || global == 0 || local == global; }
+};
+
 /// Everything one method step needs for one batch of B samples.
 struct MethodContext {
   const StableDiffusion* sd = nullptr;  ///< scheduler, UNet, VAE (frozen apart from `params`)
@@ -37,7 +48,13 @@ struct MethodContext {
   std::vector<std::string> prompts;     ///< B prompts (for the reward)
   Conditioning conditioning;            ///< their text embeddings (uncond filled for guidance)
   at::Tensor x_T;                       ///< (B, C, h, w) initial noise, in the model's dtype and device
-  at::Generator generator;              ///< CPU generator for the method's own draws (K, stop step, noise)
+  /// One CPU generator per sample for that sample's own draws (AlignProp's K, DRaFT-LV's re-noising, the
+  /// sampler's noise for η > 0), seeded from (seed, step, global sample index): a sample draws the same
+  /// whichever process computes it and whatever else is in its batch.
+  std::vector<at::Generator> generators;
+  /// The draws every sample of one optimizer step shares, on every process (ReFL's stop step, DDPO's
+  /// timestep order); seeded from (seed, step), so micro-batches and processes draw the same.
+  at::Generator step_generator;
   std::vector<at::Tensor> params;       ///< the trainable tensors (LoRA weights), requires_grad on
   SamplerSettings sampler;
   /// The model call ε̂(x, t). Undefined: guided_eps(sd->unet, conditioning, sampler.guidance_scale).
@@ -48,7 +65,15 @@ struct MethodContext {
   int64_t step = 0;
   int64_t micro_batch = 0;
   int64_t micro_batches = 1;  ///< train.grad_accumulation: a method that calls backward scales by 1/this
+  /// This process's part of the global micro-batch (DDPO gathers rewards over it), and the prompts of the
+  /// whole global micro-batch (empty: `prompts` is the whole micro-batch).
+  BatchShard shard;
+  std::vector<std::string> global_prompts;
 };
+
+/// Seeds the context's generators for samples [first_sample, first_sample + x_T.size(0)) of optimizer step
+/// `step` of a run seeded with `seed` (util/seeds.h: kSampleMethod per sample, kStepMethod per step).
+void seed_method_draws(MethodContext& context, uint64_t seed, int64_t step, int64_t first_sample);
 
 /// What one method step returns.
 struct MethodStep {
@@ -78,9 +103,12 @@ class Method {
   virtual MethodStep run(MethodContext& context) = 0;
   /// False for methods that only need reward values (DDPO): they accept non-differentiable rewards.
   virtual bool needs_differentiable_reward() const { return true; }
-  /// Tensors to restore with load_state() on resume; names are [A-Za-z0-9_]+.
-  virtual std::vector<std::pair<std::string, at::Tensor>> state() const { return {}; }
-  virtual void load_state(const std::map<std::string, at::Tensor>& /*state*/) {}
+  /// Tensors to restore with load_state() on resume; names are [A-Za-z0-9_]+. Per-sample tensors are
+  /// gathered over `shard` into the global micro-batch's layout (a collective: every rank calls it), so a
+  /// checkpoint does not depend on the number of processes that wrote it.
+  virtual std::vector<std::pair<std::string, at::Tensor>> state(const BatchShard& /*shard*/) const { return {}; }
+  /// Restores state() output, keeping this process's part of per-sample tensors (`shard`).
+  virtual void load_state(const std::map<std::string, at::Tensor>& /*state*/, const BatchShard& /*shard*/) {}
 };
 
 /// The `method.*` config keys.

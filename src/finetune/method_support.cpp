@@ -5,6 +5,7 @@
 
 #include "nn/gradient_checkpoint.h"
 #include "util/error.h"
+#include "util/seeds.h"
 
 namespace draft {
 
@@ -20,9 +21,39 @@ void check_context(const MethodContext& c, bool reward_values_only) {
   DRAFT_CHECK(c.eps || (c.sd->unet && c.conditioning.cond.defined()),
               "method: the context has neither an eps function nor a UNet with conditioning");
   DRAFT_CHECK(!c.params.empty(), "method: no trainable parameters in the context (MethodContext.params)");
+  DRAFT_CHECK(static_cast<int64_t>(c.generators.size()) == c.x_T.size(0) && c.step_generator.defined(),
+              "method: the context needs one generator per sample and a step generator (seed_method_draws)");
   for (const auto& p : c.params) {
     DRAFT_CHECK(p.defined() && p.requires_grad(), "method: every trainable parameter must require grad");
   }
+}
+
+void seed_method_draws(MethodContext& c, uint64_t seed, int64_t step, int64_t first_sample) {
+  DRAFT_CHECK(c.x_T.defined(), "seed_method_draws: set the context's x_T first (one generator per sample)");
+  c.generators.clear();
+  for (int64_t j = 0; j < c.x_T.size(0); ++j) {
+    c.generators.push_back(cpu_generator(derive_seed(seed, RandomStream::kSampleMethod, step, first_sample + j)));
+  }
+  c.step_generator = cpu_generator(derive_seed(seed, RandomStream::kStepMethod, step));
+}
+
+at::Tensor gather_samples(const BatchShard& shard, const at::Tensor& local, int64_t dim) {
+  if (shard.whole()) return local;
+  DRAFT_CHECK(local.size(dim) == shard.local, "gather_samples: ", local.size(dim), " samples, the shard holds ",
+              shard.local);
+  std::vector<int64_t> shape = local.sizes().vec();
+  shape[static_cast<std::size_t>(dim)] = shard.global;
+  at::Tensor global = torch::zeros(shape, local.options());
+  global.narrow(dim, shard.offset, shard.local).copy_(local.detach());
+  shard.group->all_reduce_sum({global});
+  return global;
+}
+
+at::Tensor local_samples(const BatchShard& shard, const at::Tensor& global, int64_t dim) {
+  if (shard.whole()) return global;
+  DRAFT_CHECK(global.size(dim) == shard.global, "local_samples: ", global.size(dim), " samples, the global batch "
+              "holds ", shard.global);
+  return global.narrow(dim, shard.offset, shard.local).clone();
 }
 
 EpsFn context_eps(const MethodContext& c) {

@@ -35,6 +35,14 @@ at::Tensor decode_for_reward(const MethodContext& context, const at::Tensor& lat
 /// r(images, prompts) as a (B) tensor; checks the reward returned one finite-typed score per image.
 at::Tensor score_images(const MethodContext& context, const at::Tensor& images);
 
+/// `local` (this process's samples along `dim`) placed at shard.offset in a zero tensor of the global
+/// micro-batch's size and summed over the ranks: every process gets the whole micro-batch. `local` itself
+/// when the shard is whole.
+at::Tensor gather_samples(const BatchShard& shard, const at::Tensor& local, int64_t dim = 0);
+
+/// This process's samples [offset, offset + local) of a global micro-batch tensor along `dim`.
+at::Tensor local_samples(const BatchShard& shard, const at::Tensor& global, int64_t dim = 0);
+
 /// The factories make_method() dispatches to (one file each). k = 0 means all N steps (full DRaFT).
 std::unique_ptr<Method> make_draft_k_method(const std::string& name, int64_t k);
 std::unique_ptr<Method> make_draft_lv_method(int64_t n);

@@ -15,9 +15,10 @@ FinetuneSummary run_finetune(const FinetuneConfig& config_in, bool resume, const
   FinetuneRun run(config_in, resume);
   const FinetuneConfig& config = run.config();
   if (run.resuming()) run.restore();
+  run.synchronize_start();
   if (run.steps_done() == 0 && config.eval.due(0, config.train.steps)) run.evaluate(0);  // the base model: B = 0
   std::unique_ptr<ProgressBar> bar;
-  if (!hooks.quiet) bar = std::make_unique<ProgressBar>(config.train.steps, "finetune " + run.method_name());
+  if (!hooks.quiet && run.is_main()) bar = std::make_unique<ProgressBar>(config.train.steps, "finetune " + run.method_name());
   while (run.steps_done() < config.train.steps) {
     const nlohmann::json record = run.step();
     if (hooks.on_step) hooks.on_step(record);

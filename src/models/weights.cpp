@@ -156,7 +156,9 @@ c10::ScalarType parse_compute_dtype(const std::string& name) {
   if (name == "f32" || name == "float32" || name == "fp32") return c10::kFloat;
   if (name == "f16" || name == "float16" || name == "fp16") return c10::kHalf;
   if (name == "bf16" || name == "bfloat16") return c10::kBFloat16;
-  fail("unknown dtype '", name, "': use f32, f16 or bf16");
+  // float64: for exactness checks (e.g. that data-parallel and one-process runs compute the same), not speed.
+  if (name == "f64" || name == "float64" || name == "fp64") return c10::kDouble;
+  fail("unknown dtype '", name, "': use f32, f16, bf16 or f64");
 }
 
 c10::Device parse_device(const std::string& name) {

@@ -52,7 +52,7 @@ void save_weights(const torch::nn::Module& module, const std::string& path, cons
 /// conversion hint.
 std::vector<std::string> find_weight_files(const std::string& folder);
 
-/// Parses "f32" | "f16" | "bf16" (also "float32", "float16", "bfloat16").
+/// Parses "f32" | "f16" | "bf16" | "f64" (also "float32", "float16", "bfloat16", "float64").
 c10::ScalarType parse_compute_dtype(const std::string& name);
 /// Parses "cpu" | "cuda" | "cuda:N"; throws when CUDA is asked for and this LibTorch has none.
 c10::Device parse_device(const std::string& name);

@@ -65,7 +65,9 @@ class ClassifierReward : public Reward {
                 "pass classifier:model=DIR, or train one with 'draft pretrain classifier'");
     model_ = load_fashion_classifier(folder);
     for (auto& p : model_->parameters()) p.set_requires_grad(false);
-    model_->to(context.device);
+    DRAFT_CHECK(context.dtype == torch::kFloat || context.dtype == torch::kDouble,
+                "reward 'classifier' computes in float32 or float64, not ", c10::toString(context.dtype));
+    model_->to(context.device, context.dtype);
     labels_ = model_->config().labels;
     if (labels_.empty()) {
       for (int64_t i = 0; i < model_->config().num_classes; ++i) labels_.push_back(std::to_string(i));
@@ -97,7 +99,9 @@ class ClassifierReward : public Reward {
  private:
   at::Tensor score_on_model_device(const at::Tensor& images, const std::vector<std::string>& prompts) {
     const at::Tensor logits = logits_of(images);
-    const at::Tensor log_probs = torch::log_softmax(logits.to(torch::kFloat), 1);
+    // float32 at least (a half-precision log-softmax loses the small probabilities), float64 when given.
+    const at::Tensor log_probs =
+        torch::log_softmax(logits.to(torch::promote_types(logits.scalar_type(), torch::kFloat)), 1);
     if (target_ >= 0) return log_probs.select(1, target_).exp();
     const auto batch_prompts = prompts_for_batch(prompts, images.size(0), "classifier");
     std::vector<int64_t> classes;

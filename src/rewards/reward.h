@@ -21,6 +21,9 @@ struct RewardContext {
   /// environment variable DRAFT_REWARD_WEIGHTS, else "models/rewards".
   std::string weights_dir;
   c10::Device device = c10::kCPU;
+  /// The dtype of the embedded classifier reward: float32, or float64 for a run whose model computes in
+  /// float64 (exactness checks). The CLIP rewards take their dtype from their own `dtype` option.
+  c10::ScalarType dtype = c10::kFloat;
 
   /// weights_dir resolved as documented above.
   std::string resolved_weights_dir() const;

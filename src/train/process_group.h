@@ -1,7 +1,8 @@
 // The process group of a data-parallel run, on torch.distributed's c10d (never a transport of our own):
 // the launcher's environment (torchrun: RANK, WORLD_SIZE, LOCAL_RANK, LOCAL_WORLD_SIZE, MASTER_ADDR,
 // MASTER_PORT; SLURM: SLURM_PROCID, SLURM_NTASKS, SLURM_LOCALID), a c10d::TCPStore rendezvous, and a
-// c10d::ProcessGroupGloo. Without those variables a run is one process and has no group.
+// c10d::ProcessGroupGloo (CPU) or c10d::ProcessGroupNCCL (CUDA, in a CUDA LibTorch build). Without those
+// variables a run is one process: ProcessGroup::single(), whose collectives return their inputs.
 #pragma once
 
 #include <chrono>
@@ -35,27 +36,50 @@ DistributedEnv read_distributed_env(const std::function<const char*(const char*)
 /// read_distributed_env on the process's environment.
 DistributedEnv read_distributed_env();
 
-/// A joined c10d group (Gloo). All collectives block until every rank took part or `timeout` passed; a
-/// timeout or a lost rank throws draft::Error naming the operation, never hangs.
+/// The c10d backend of a group: "auto" is NCCL for a CUDA device (when this build has NCCL), else Gloo.
+enum class DistBackend { kGloo, kNccl };
+
+/// Parses "auto" | "gloo" | "nccl" for a run on `device` ("cpu", "cuda", "cuda:1"); "nccl" without NCCL in
+/// this build, or for a CPU run, throws draft::Error saying to use gloo.
+DistBackend resolve_dist_backend(const std::string& name, const std::string& device);
+
+/// Whether this build's LibTorch has c10d's NCCL backend (a CUDA LibTorch built with NCCL).
+bool nccl_available();
+
+/// A joined c10d group, or the one-process group. All collectives block until every rank took part or
+/// `timeout` passed; a timeout or a lost rank throws draft::Error naming the operation, never hangs. Each
+/// collective reduces one flat buffer however many tensors it is given (one call on the wire per use).
 class ProcessGroup {
  public:
   /// Joins the group: rank 0 serves the TCPStore at MASTER_ADDR:MASTER_PORT (unless the launcher's agent
-  /// does), every rank connects, and the Gloo group forms once WORLD_SIZE ranks arrived. Throws
+  /// does), every rank connects, and the Gloo or NCCL group forms once WORLD_SIZE ranks arrived. Throws
   /// draft::Error with one line saying what failed (a busy port, an unreachable master, ranks that never
   /// arrived) within `timeout`.
-  static std::unique_ptr<ProcessGroup> join(const DistributedEnv& env, std::chrono::milliseconds timeout);
+  static std::unique_ptr<ProcessGroup> join(const DistributedEnv& env, std::chrono::milliseconds timeout,
+                                            DistBackend backend = DistBackend::kGloo);
+  /// The group of a process that was not launched as one of several: rank 0 of 1, collectives are no-ops.
+  static std::unique_ptr<ProcessGroup> single();
   ~ProcessGroup();
 
   int rank() const;
   int size() const;
+  bool is_main() const { return rank() == 0; }
+  /// "rank R of W (MASTER_ADDR:PORT)" for messages; "" for the one-process group.
+  std::string where() const;
 
-  /// Replaces each tensor by the mean of it over the ranks, with one all-reduce of one flat float buffer
-  /// (the tensors are copied in and out, so any number of them costs one collective).
+  /// Replaces each tensor by the mean of it over the ranks.
   void all_reduce_mean(const std::vector<at::Tensor>& tensors);
+  /// Replaces each tensor by the sum of it over the ranks (a gather, when each rank fills only its own
+  /// slice of a zeroed buffer).
+  void all_reduce_sum(const std::vector<at::Tensor>& tensors);
+  /// Replaces each tensor by its element-wise maximum over the ranks.
+  void all_reduce_max(const std::vector<at::Tensor>& tensors);
   /// The sum of `value` over the ranks.
   double all_reduce_sum(double value);
-  /// Copies rank `root`'s tensors into every rank's (one flat buffer).
+  /// Copies rank `root`'s tensors into every rank's.
   void broadcast(const std::vector<at::Tensor>& tensors, int root = 0);
+  /// Rank `root`'s text, on every rank.
+  std::string broadcast(const std::string& text, int root = 0);
   /// Returns once every rank called it.
   void barrier();
 

@@ -47,8 +47,10 @@ std::vector<std::string> changed_settings(const nlohmann::json& saved, const nlo
   return changes;
 }
 
-ResumableRun::ResumableRun(const std::string& dir, bool resume) : folder_(dir) {
+ResumableRun::ResumableRun(const std::string& dir, bool resume, bool writer)
+    : folder_(dir, writer), writer_(writer) {
   resuming_ = resume && folder_.has_checkpoint();
+  if (!writer_) return;
   if (!resume) {
     DRAFT_CHECK(!folder_.has_checkpoint() && !folder_.has_metrics(), folder_.dir(),
                 " already holds a run (", folder_.has_checkpoint() ? "checkpoint.safetensors" : "metrics.jsonl",
@@ -73,7 +75,9 @@ void ResumableRun::start(const nlohmann::json& config, const std::vector<std::st
            ". Resume with the run's settings (", folder_.config_path(), ") or start a new run folder; a resumed run "
            "may change only ", allowed_list.empty() ? "nothing" : allowed_list);
     }
-  } else if (folder_.has_metrics()) {
+  }
+  if (!writer_) return;
+  if (!resuming_ && folder_.has_metrics()) {
     std::filesystem::remove(folder_.metrics_path());  // from a run that stopped before its first checkpoint
   }
   folder_.write_config(config_);
@@ -83,12 +87,13 @@ TrainingProgress ResumableRun::restore(const std::vector<CheckpointModule>& modu
                                        torch::optim::AdamW* optimizer) const {
   DRAFT_CHECK(resuming_ && started_, folder_.dir(), ": nothing to restore (not resuming, or start() not called)");
   const CheckpointInfo info = load_checkpoint(folder_.checkpoint_path(), modules, optimizer);
-  folder_.truncate_metrics_after(info.progress.step);
+  if (writer_) folder_.truncate_metrics_after(info.progress.step);
   return info.progress;
 }
 
 void ResumableRun::save(const std::vector<CheckpointModule>& modules, const torch::optim::AdamW* optimizer,
                         const TrainingProgress& progress) const {
+  if (!writer_) return;
   save_checkpoint(folder_.checkpoint_path(), modules, optimizer, progress, config_);
 }
 

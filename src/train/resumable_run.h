@@ -28,7 +28,9 @@ class ResumableRun {
   /// Opens (creates) the run folder `dir`. Without `resume`, a folder that already holds a run (a checkpoint
   /// or metrics.jsonl) is refused with an error that says to pass --resume or choose another folder. With
   /// `resume` and no checkpoint there, the run starts anew (it stopped before its first checkpoint).
-  ResumableRun(const std::string& dir, bool resume);
+  /// A run that is not the `writer` (a data-parallel rank other than 0) only reads: it neither creates nor
+  /// checks the folder (the writer does), and its start(), save() and log() write nothing.
+  ResumableRun(const std::string& dir, bool resume, bool writer = true);
 
   /// Fixes the run's resolved `config`. When resuming, throws draft::Error naming every setting that differs
   /// from the checkpoint's config, except those in `may_change`. A new run drops a metrics.jsonl left by a run
@@ -37,6 +39,7 @@ class ResumableRun {
 
   const RunFolder& folder() const { return folder_; }
   bool resuming() const { return resuming_; }
+  bool writer() const { return writer_; }
   const nlohmann::json& config() const { return config_; }
 
   /// Restores the modules (and the optimizer when not null) from the checkpoint and drops the metrics
@@ -47,12 +50,15 @@ class ResumableRun {
   void save(const std::vector<CheckpointModule>& modules, const torch::optim::AdamW* optimizer,
             const TrainingProgress& progress) const;
 
-  /// Appends one record to metrics.jsonl.
-  void log(const nlohmann::json& record) const { folder_.append_metrics(record); }
+  /// Appends one record to metrics.jsonl (the writer only).
+  void log(const nlohmann::json& record) const {
+    if (writer_) folder_.append_metrics(record);
+  }
 
  private:
   RunFolder folder_;
   bool resuming_ = false;
+  bool writer_ = true;
   bool started_ = false;
   nlohmann::json config_;
 };

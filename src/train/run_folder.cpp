@@ -10,8 +10,9 @@
 
 namespace draft {
 
-RunFolder::RunFolder(std::string dir) : dir_(std::move(dir)) {
+RunFolder::RunFolder(std::string dir, bool create) : dir_(std::move(dir)) {
   DRAFT_CHECK(!dir_.empty(), "the run folder path is empty");
+  if (!create) return;
   std::error_code ec;
   std::filesystem::create_directories(dir_, ec);
   DRAFT_CHECK(!ec, dir_, ": cannot create the run folder: ", ec.message());

@@ -14,8 +14,9 @@ namespace draft {
 ///   checkpoint.safetensors   modules, AdamW state, progress and the config (checkpoint.h)
 class RunFolder {
  public:
-  /// Creates `dir` (and its parents) when missing; throws draft::Error naming it when that fails.
-  explicit RunFolder(std::string dir);
+  /// Creates `dir` (and its parents) when missing, unless `create` is false (a process that only reads the
+  /// run, e.g. a data-parallel rank other than 0); throws draft::Error naming it when that fails.
+  explicit RunFolder(std::string dir, bool create = true);
 
   const std::string& dir() const { return dir_; }
   std::string file(const std::string& name) const { return dir_ + "/" + name; }

@@ -2,6 +2,7 @@
 #include "util/seeds.h"
 
 #include <ATen/CPUGeneratorImpl.h>
+#include <torch/torch.h>
 
 namespace draft {
 namespace {
@@ -21,5 +22,14 @@ uint64_t derive_seed(uint64_t seed, uint64_t stream, int64_t index) {
 }
 
 at::Generator cpu_generator(uint64_t seed) { return at::detail::createCPUGenerator(seed); }
+
+at::Tensor randn_per_sample(std::vector<at::Generator>& generators, at::IntArrayRef sample_shape) {
+  std::vector<int64_t> shape = {1};
+  shape.insert(shape.end(), sample_shape.begin(), sample_shape.end());
+  std::vector<at::Tensor> rows;
+  rows.reserve(generators.size());
+  for (auto& g : generators) rows.push_back(torch::randn(shape, g, torch::kFloat32));
+  return torch::cat(rows);
+}
 
 }  // namespace draft

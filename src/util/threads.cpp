@@ -5,12 +5,17 @@
 #include <dlfcn.h>
 #include <sched.h>
 
+#include <cerrno>
+#include <cstdlib>
 #include <filesystem>
+#include <limits>
 #include <sstream>
 #include <thread>
 
 #include <ATen/Parallel.h>
 #include <ATen/Version.h>
+
+#include "util/log.h"
 
 namespace draft {
 namespace {
@@ -48,10 +53,28 @@ bool blas_threads_fixed = false;
 void set_openblas_threads(int n) {
   if (auto set_openblas = find_symbol<void (*)(int)>("openblas_set_num_threads")) set_openblas(n);
 }
+
+// OMP_NUM_THREADS as a thread count, or 0 when it is unset or not a positive whole number (warned about:
+// a typo there would otherwise silently give every rank all cores).
+int omp_num_threads() {
+  const char* text = std::getenv("OMP_NUM_THREADS");
+  if (!text) return 0;
+  errno = 0;
+  char* end = nullptr;
+  const long n = std::strtol(text, &end, 10);
+  if (end != text && *end == '\0' && errno == 0 && n >= 1 && n <= std::numeric_limits<int>::max()) {
+    return static_cast<int>(n);
+  }
+  DRAFT_LOG_WARN("OMP_NUM_THREADS='{}' is not a positive whole number; ignoring it (using {} threads): set it to "
+                 "a count like 4, or unset it",
+                 text, available_cores());
+  return 0;
+}
 }  // namespace
 
 int configure_threads(int requested, int blas_requested) {
-  int n = requested > 0 ? requested : available_cores();
+  int n = requested > 0 ? requested : omp_num_threads();
+  if (n <= 0) n = available_cores();
   at::set_num_threads(n);
   blas_threads_fixed = blas_requested > 0;
   set_openblas_threads(blas_requested > 0 ? blas_requested : n);

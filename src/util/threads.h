@@ -8,9 +8,11 @@ namespace draft {
 /// Cores this process may run on (sched_getaffinity), at least 1.
 int available_cores();
 
-/// Sets LibTorch's intra-op threads to `requested` (<= 0: available_cores()) and returns the number set.
-/// Debian's LibTorch starts with 1 thread, which is about 2x slower on 2 cores. OpenBLAS, when it is the
-/// BLAS in use, keeps a pool of its own that LibTorch does not control; it is set to the same count.
+/// Sets LibTorch's intra-op threads to `requested` and returns the number set. `requested` <= 0 means
+/// OMP_NUM_THREADS when it is a positive whole number (as in PyTorch; torchrun and draft launch set it to 1
+/// for several ranks on one machine), else available_cores(); an invalid OMP_NUM_THREADS is ignored with a
+/// warning. Debian's LibTorch starts with 1 thread, which is about 2x slower on 2 cores. OpenBLAS, when it
+/// is the BLAS in use, keeps a pool of its own that LibTorch does not control; it is set to the same count.
 /// `blas_requested` > 0 fixes OpenBLAS's pool to that size instead, and small-tensor threading below
 /// then leaves it alone.
 int configure_threads(int requested, int blas_requested = 0);
