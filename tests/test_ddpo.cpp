@@ -147,8 +147,11 @@ TEST(DDPO, StateRoundTripsIntoAFreshMethod) {
 }
 
 // Behavioural: a few DDPO steps raise the brightness reward on the shipped embedded model (float32,
-// fast). The policy's trainable part is one shift added to ε̂ (the model stays frozen): a one-number
-// policy gives a policy gradient clear enough at 32 samples per step for a deterministic test.
+// fast). The policy's trainable part is one shift added to ε̂ along a fixed direction v (the model stays
+// frozen). v is the brightness gradient of the decoded image with respect to the latent: a shift along all
+// latent channels alike moves brightness so little that DDPO's gradient at 32 samples per step has the
+// right sign only ~60% of the time (measured over 48 batches: mean −0.016, standard error 0.006), while
+// along v, 8 steps from 8 different seeds all raised it (0.224 -> 0.232 ... 0.426).
 TEST(DDPO, RaisesASimpleRewardOnTheEmbeddedModel) {
   draft::StableDiffusion sd = draft::load_stable_diffusion(draft::test::shipped_model("fashion-sd"), {});
   const int64_t batch = 32, steps = 4, size = sd.default_image_size();
@@ -159,9 +162,13 @@ TEST(DDPO, RaisesASimpleRewardOnTheEmbeddedModel) {
     conditioning = draft::encode_prompts(sd, prompts, {}, 1, 0, false);
   }
   draft::test::BrightnessReward reward;
+  const int64_t latent = size / sd.vae_scale_factor();
+  at::Tensor v = torch::zeros({1, sd.unet->config().in_channels, latent, latent}, torch::kFloat32).requires_grad_(true);
+  reward.score(sd.vae->decode_latents_to_images(v), {"a photo of a coat"}).sum().backward();
+  v = (v.grad() / v.grad().square().mean().sqrt()).detach();  // unit root-mean-square
   at::Tensor shift = torch::zeros({1}, torch::kFloat32).requires_grad_(true);
   const draft::EpsFn base = draft::guided_eps(sd.unet, conditioning, 1.0);
-  const draft::EpsFn eps = [base, shift](const at::Tensor& x, int64_t t) { return base(x, t) + shift; };
+  const draft::EpsFn eps = [base, shift, v](const at::Tensor& x, int64_t t) { return base(x, t) + shift * v; };
   auto mean_reward = [&] {
     torch::NoGradGuard no_grad;
     draft::RolloutOptions o;

@@ -73,7 +73,8 @@ std::vector<std::string> split_args(const std::string& text) {
 // that the ranks compute the same thing, not the rounding.
 std::string finetune_args(const std::string& method, const std::string& run_dir) {
   std::string args = "--threads 1 finetune --model " + draft::test::shipped_model("fashion-sd") +
-                     " --reward classifier --prompt 'a photo of a bag' --prompt 'a photo of a sneaker'"
+                     " --reward classifier:model=" + draft::test::shipped_model("fashion-classifier") +
+                     " --prompt 'a photo of a bag' --prompt 'a photo of a sneaker'"
                      " --sampling-steps 3 --guidance 1 --batch-size 4 --lr 0.003 --eval-every 0 --save-every 1"
                      " --dtype f64 --dist-timeout 30 --run-dir " + run_dir + " --method " + method;
   if (method == "ddpo") args += " --eta 1 --ddpo-inner-epochs 2";
@@ -244,7 +245,13 @@ TEST(DataParallel, AKilledRankStopsTheOtherWithinTheTimeoutAndTheRunResumes) {
          std::chrono::steady_clock::now() - waited < std::chrono::seconds(120)) {
     std::this_thread::sleep_for(std::chrono::milliseconds(50));
   }
-  ASSERT_TRUE(std::filesystem::exists(run + "/checkpoint.safetensors")) << slurp(dir.file("r0.log"));
+  if (!std::filesystem::exists(run + "/checkpoint.safetensors")) {
+    kill(p0, SIGKILL);
+    kill(p1, SIGKILL);
+    wait_for(p0, 5);
+    wait_for(p1, 5);
+    FAIL() << "no checkpoint within 120 s: " << slurp(dir.file("r0.log")) << slurp(dir.file("r1.log"));
+  }
   ASSERT_EQ(kill(p1, SIGKILL), 0);
   const auto killed = std::chrono::steady_clock::now();
   const int code = wait_for(p0, 60);
