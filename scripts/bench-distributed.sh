@@ -31,7 +31,8 @@ printf '%-28s %10s %12s %14s %14s\n' "layout" "steps/s" "s/step" "all-reduce" "h
 for run in one many; do
   record=$(last_train "$out/$run")
   wall=$(field "$record" wall_time)
-  sync=$(grep -o '"dist_sync_s":[-0-9.e+]*' "$out/$run/metrics.jsonl" | cut -d: -f2 | awk '{s += $1} END {print s + 0}')
+  sync=$({ grep -o '"dist_sync_s":[-0-9.e+]*' "$out/$run/metrics.jsonl" || true; } | cut -d: -f2 |
+    awk '{s += $1} END {print s + 0}')
   held=$(field "$(last_eval "$out/$run")" eval_reward_mean)
   if [[ $run == one ]]; then layout="1 process x $cores threads"; else layout="$nproc processes x $per_rank threads"; fi
   awk -v l="$layout" -v w="$wall" -v n="$steps" -v s="$sync" -v h="$held" \

@@ -2,8 +2,6 @@
 // on 2 processes computes what 1 process computes with the same global batch; a run resumes with another
 // number of processes; ranks with other settings are refused; a rank killed with SIGKILL makes the other
 // fail within --dist-timeout, and the last checkpoint resumes.
-#include <netinet/in.h>
-#include <sys/socket.h>
 #include <unistd.h>
 
 #include <chrono>
@@ -26,23 +24,12 @@
 
 namespace {
 
+using draft::test::free_port;
 using draft::test::rank_env;
 using draft::test::slurp;
 using draft::test::spawn_process;
 using draft::test::TempDir;
 using draft::test::wait_for;
-
-int free_port() {
-  const int fd = socket(AF_INET, SOCK_STREAM, 0);
-  sockaddr_in addr{};
-  addr.sin_family = AF_INET;
-  addr.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-  bind(fd, reinterpret_cast<sockaddr*>(&addr), sizeof(addr));
-  socklen_t len = sizeof(addr);
-  getsockname(fd, reinterpret_cast<sockaddr*>(&addr), &len);
-  close(fd);
-  return ntohs(addr.sin_port);
-}
 
 // Words separated by spaces; '...' groups words into one argument (as the shell would).
 std::vector<std::string> split_args(const std::string& text) {

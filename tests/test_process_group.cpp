@@ -23,6 +23,7 @@
 namespace {
 
 using draft::test::expect_error;
+using draft::test::free_port;
 using draft::test::wait_for;
 
 std::string read_text(const std::string& path) {
@@ -35,20 +36,6 @@ std::function<const char*(const char*)> env_of(const std::map<std::string, std::
     auto it = vars.find(name);
     return it == vars.end() ? nullptr : it->second.c_str();
   };
-}
-
-// A TCP port that was free a moment ago (bound to port 0, then closed).
-int free_port() {
-  const int fd = socket(AF_INET, SOCK_STREAM, 0);
-  sockaddr_in addr{};
-  addr.sin_family = AF_INET;
-  addr.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-  addr.sin_port = 0;
-  bind(fd, reinterpret_cast<sockaddr*>(&addr), sizeof(addr));
-  socklen_t len = sizeof(addr);
-  getsockname(fd, reinterpret_cast<sockaddr*>(&addr), &len);
-  close(fd);
-  return ntohs(addr.sin_port);
 }
 
 TEST(DistributedEnv, ReadsTorchrunAndSlurmVariables) {
