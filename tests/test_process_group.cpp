@@ -14,6 +14,7 @@
 #include <vector>
 
 #include <gtest/gtest.h>
+#include <torch/csrc/distributed/c10d/TCPStore.hpp>
 #include <torch/torch.h>
 
 #include "process_spawn.h"
@@ -42,7 +43,8 @@ TEST(DistributedEnv, ReadsTorchrunAndSlurmVariables) {
   EXPECT_FALSE(draft::read_distributed_env(env_of({})).launched);
   auto env = draft::read_distributed_env(env_of({{"RANK", "3"}, {"WORLD_SIZE", "4"}, {"LOCAL_RANK", "1"},
                                                  {"LOCAL_WORLD_SIZE", "2"}, {"MASTER_ADDR", "10.0.0.5"},
-                                                 {"MASTER_PORT", "29511"}, {"TORCHELASTIC_USE_AGENT_STORE", "True"}}));
+                                                 {"MASTER_PORT", "29511"}, {"TORCHELASTIC_USE_AGENT_STORE", "True"},
+                                                 {"TORCHELASTIC_RESTART_COUNT", "2"}}));
   EXPECT_TRUE(env.launched);
   EXPECT_EQ(env.source, "torchrun");
   EXPECT_EQ(env.rank, 3);
@@ -52,6 +54,7 @@ TEST(DistributedEnv, ReadsTorchrunAndSlurmVariables) {
   EXPECT_EQ(env.master_addr, "10.0.0.5");
   EXPECT_EQ(env.master_port, 29511);
   EXPECT_TRUE(env.agent_store);
+  EXPECT_EQ(env.restart_count, 2);
   env = draft::read_distributed_env(env_of({{"SLURM_PROCID", "5"}, {"SLURM_NTASKS", "8"}, {"SLURM_LOCALID", "1"},
                                             {"MASTER_ADDR", "node1"}, {"MASTER_PORT", "29600"}}));
   EXPECT_EQ(env.source, "slurm");
@@ -99,10 +102,12 @@ TEST(ProcessGroupWorker, DISABLED_Collectives) {
   group->barrier();
 }
 
-pid_t spawn_worker(int rank, int port, const std::string& log) {
+pid_t spawn_worker(int rank, int port, const std::string& log, std::map<std::string, std::string> extra = {}) {
+  auto env = draft::test::rank_env(rank, 2, port);
+  env.insert(extra.begin(), extra.end());
   return draft::test::spawn_process({"/proc/self/exe", "--gtest_filter=ProcessGroupWorker.DISABLED_Collectives",
                                      "--gtest_also_run_disabled_tests"},
-                                    draft::test::rank_env(rank, 2, port), log);
+                                    env, log);
 }
 
 TEST(ProcessGroup, TwoProcessesAgreeOnEveryCollective) {
@@ -114,6 +119,28 @@ TEST(ProcessGroup, TwoProcessesAgreeOnEveryCollective) {
   ASSERT_GT(b, 0);
   EXPECT_EQ(wait_for(a, 60), 0) << read_text(dir.file("rank0.log"));
   EXPECT_EQ(wait_for(b, 60), 0) << read_text(dir.file("rank1.log"));
+}
+
+// Under torchrun the agent serves the store and sets TORCHELASTIC_USE_AGENT_STORE=True: here the test is
+// the agent. Rank 0 must then connect as a client: serving the port itself would fail, the agent holds it.
+TEST(ProcessGroup, RanksUseTheStoreOfTorchrunsAgent) {
+  draft::test::TempDir dir;
+  const int port = free_port();
+  c10d::TCPStoreOptions options;
+  options.port = static_cast<std::uint16_t>(port);
+  options.isServer = true;
+  options.waitWorkers = false;
+  options.timeout = std::chrono::seconds(60);
+  auto agent_store = c10::make_intrusive<c10d::TCPStore>("127.0.0.1", options);
+  const std::map<std::string, std::string> agent = {{"TORCHELASTIC_USE_AGENT_STORE", "True"},
+                                                    {"TORCHELASTIC_RESTART_COUNT", "1"}};
+  const pid_t a = spawn_worker(0, port, dir.file("rank0.log"), agent);
+  const pid_t b = spawn_worker(1, port, dir.file("rank1.log"), agent);
+  ASSERT_GT(a, 0);
+  ASSERT_GT(b, 0);
+  EXPECT_EQ(wait_for(a, 60), 0) << read_text(dir.file("rank0.log"));
+  EXPECT_EQ(wait_for(b, 60), 0) << read_text(dir.file("rank1.log"));
+  EXPECT_GT(agent_store->getNumKeys(), 0);  // the ranks' rendezvous went through the agent's store
 }
 
 TEST(ProcessGroup, ARankThatNeverArrivesFailsWithinTheTimeout) {

@@ -7,6 +7,7 @@
 #include <cstdlib>
 #include <cstring>
 
+#include <torch/csrc/distributed/c10d/PrefixStore.hpp>
 #include <torch/csrc/distributed/c10d/ProcessGroupGloo.hpp>
 #include <torch/csrc/distributed/c10d/TCPStore.hpp>
 #ifdef USE_C10D_NCCL
@@ -63,6 +64,9 @@ DistributedEnv read_distributed_env(const std::function<const char*(const char*)
     env.local_world_size =
         get("LOCAL_WORLD_SIZE") ? parse_int("LOCAL_WORLD_SIZE", get("LOCAL_WORLD_SIZE"), 1, env.world_size) : env.world_size;
     env.agent_store = get("TORCHELASTIC_USE_AGENT_STORE") && std::string(get("TORCHELASTIC_USE_AGENT_STORE")) == "True";
+    if (get("TORCHELASTIC_RESTART_COUNT")) {
+      env.restart_count = parse_int("TORCHELASTIC_RESTART_COUNT", get("TORCHELASTIC_RESTART_COUNT"), 0, 1 << 20);
+    }
   } else if (get("SLURM_PROCID") && get("SLURM_NTASKS")) {
     env.source = "slurm";
     env.world_size = parse_int("SLURM_NTASKS", get("SLURM_NTASKS"), 1, 1 << 20);
@@ -199,6 +203,13 @@ std::unique_ptr<ProcessGroup> ProcessGroup::join(const DistributedEnv& env, std:
     options.waitWorkers = false;
     options.timeout = timeout;
     impl->store = c10::make_intrusive<c10d::TCPStore>(env.master_addr, options);
+    // torchrun's agent store outlives the workers and holds its own keys: like torch.distributed's env://
+    // rendezvous, each attempt's workers keep their keys under /worker/attempt_N, so that ranks restarted
+    // by the agent never read the keys of the attempt before.
+    if (env.agent_store) {
+      impl->store = c10::make_intrusive<c10d::PrefixStore>("/worker/attempt_" + std::to_string(env.restart_count),
+                                                           impl->store);
+    }
   } catch (const std::exception& e) {
     fail("distributed start: ", impl->where, " failed ", step, " (", Impl::first_line(e.what()), "): ",
          options_hint(env));

@@ -26,6 +26,7 @@ struct DistributedEnv {
   std::string master_addr = "127.0.0.1";
   int master_port = 29500;
   bool agent_store = false;  ///< TORCHELASTIC_USE_AGENT_STORE: torchrun's agent already serves the store
+  int restart_count = 0;     ///< TORCHELASTIC_RESTART_COUNT: the agent's attempt (keys live under its prefix)
   std::string source;        ///< "torchrun", "slurm" or "" (for messages)
 };
 
