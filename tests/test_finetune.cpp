@@ -74,6 +74,13 @@ TEST(FinetuneConfig, JsonRoundTripAndValidation) {
   c.method.name = "draft-k";
   c.method.k = 9;
   EXPECT_NE(expect_error([&] { c.validate(); }).find("method.k"), std::string::npos);
+  // DDPO with sampler.eta unset is fine (it brings η = 1); an explicit 0 is refused.
+  c = tiny("/tmp/x");
+  c.method.name = "ddpo";
+  EXPECT_LT(c.sampler.eta, 0.0);
+  EXPECT_NO_THROW(c.validate());
+  c.sampler.eta = 0.0;
+  EXPECT_NE(expect_error([&] { c.validate(); }).find("leave it unset for DDPO's 1"), std::string::npos);
 }
 
 TEST(Finetune, WritesTheRunFolder) {
@@ -212,8 +219,7 @@ TEST(Finetune, DDPOTrainsOnANonDifferentiableRewardAndResumesMidCycle) {
     c.method.name = "ddpo";
     c.method.ddpo_inner_epochs = 2;
     c.method.ddpo_min_count = 2;
-    c.method.ddpo_buffer_size = 4;
-    c.sampler.eta = 1.0;
+    c.method.ddpo_buffer_size = 4;  // sampler.eta unset: DDPO samples at its own η = 1
     c.eval.reward = "jpeg-proxy";
     c.eval.eta = 0.0;
     c.eval.every = 0;

@@ -32,6 +32,8 @@ class DDPOMethod : public Method {
 
   std::string name() const override { return "ddpo"; }
   bool needs_differentiable_reward() const override { return false; }
+  // As TRL's DDPOConfig: DDPO's policy is the DDIM sampler at η = 1 unless the user says otherwise.
+  double default_eta() const override { return 1.0; }
 
   MethodStep run(MethodContext& c) override {
     check_context(c, /*reward_values_only=*/true);

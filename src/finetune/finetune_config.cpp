@@ -26,7 +26,8 @@ const ConfigTable<FinetuneConfig>& finetune_config_table() {
     t.add("sampler.steps", "--sampling-steps", "DDIM steps per sample", DRAFT_MEMBER(sampler.steps), check_at_least(1));
     t.add("sampler.guidance", "--guidance", "classifier-free guidance scale (<= 1: none)",
           DRAFT_MEMBER(sampler.guidance_scale));
-    t.add("sampler.eta", "--eta", "DDIM eta", DRAFT_MEMBER(sampler.eta), check_non_negative());
+    t.add("sampler.eta", "--eta", "DDIM eta (-1: the method's own, 0; ddpo 1)", DRAFT_MEMBER(sampler.eta),
+          check_at_least(-1.0));
     t.add("sampler.checkpoint", "--grad-checkpoint",
           "gradient checkpointing of every UNet call and VAE decode with gradients (--no-checkpoint: false)",
           DRAFT_MEMBER(sampler.checkpoint));
@@ -108,8 +109,8 @@ void FinetuneConfig::validate() const {
   DRAFT_CHECK(!out_dir.empty(), "out_dir is required (--run-dir DIR)");
   finetune_config_table().validate(*this);
   method.validate(sampler.steps);
-  DRAFT_CHECK(method.name != "ddpo" || sampler.eta > 0.0, "method ddpo needs a stochastic sampler for its "
-              "log-probabilities: set sampler.eta > 0 (--eta 1, as DDPO), got ", sampler.eta);
+  DRAFT_CHECK(method.name != "ddpo" || sampler.eta != 0.0, "method ddpo needs a stochastic sampler for its "
+              "log-probabilities: sampler.eta must be > 0; leave it unset for DDPO's 1, got 0");
   lora.validate();
   for (int64_t s : eval.at) DRAFT_CHECK(s >= 1, "eval.at holds step ", s, "; steps are >= 1 (step 0 is always evaluated)");
 }

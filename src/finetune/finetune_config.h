@@ -69,7 +69,12 @@ struct FinetuneConfig {
   std::string dtype = "f32";
   MethodConfig method;
   LoRAConfig lora;
-  SamplerSettings sampler;
+  /// sampler.eta < 0 (the default): the method's own, Method::default_eta() (0; DDPO 1).
+  SamplerSettings sampler = [] {
+    SamplerSettings s;
+    s.eta = -1.0;
+    return s;
+  }();
   OptimizerConfig optimizer;
   TrainConfig train;
   EvalConfig eval;

@@ -66,6 +66,8 @@ FinetuneRun::FinetuneRun(const FinetuneConfig& config, bool resume)
   reward_ = make_reward(config_.reward, reward_context);
   method_ = make_method(config_.method);
   method_name_ = method_->name();
+  // sampler.eta left unset: the method's own η (config.json keeps it unset, which resolves the same on resume).
+  if (config_.sampler.eta < 0.0) config_.sampler.eta = method_->default_eta();
   DRAFT_CHECK(!method_->needs_differentiable_reward() || reward_->differentiable(), "reward '", reward_->name(),
               "' is not differentiable: method ", method_->name(), " backpropagates through it; use a differentiable "
               "reward (e.g. jpeg-proxy instead of jpeg) or --method ddpo, which needs only reward values");

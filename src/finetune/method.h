@@ -103,6 +103,9 @@ class Method {
   virtual MethodStep run(MethodContext& context) = 0;
   /// False for methods that only need reward values (DDPO): they accept non-differentiable rewards.
   virtual bool needs_differentiable_reward() const { return true; }
+  /// The DDIM η a run samples with when it leaves sampler.eta unset: 0 (deterministic DDIM) for the
+  /// methods that backpropagate through the chain; DDPO, whose policy is the stochastic sampler, 1.
+  virtual double default_eta() const { return 0.0; }
   /// Tensors to restore with load_state() on resume; names are [A-Za-z0-9_]+. Per-sample tensors are
   /// gathered over `shard` into the global micro-batch's layout (a collective: every rank calls it), so a
   /// checkpoint does not depend on the number of processes that wrote it.
