@@ -1,6 +1,7 @@
 // The embedded rewards: the shipped classifier (prompt fidelity and fixed target), the true JPEG size
-// and its differentiable proxy.
+// and its differentiable proxy, and the fine-detail score.
 #include <algorithm>
+#include <cmath>
 #include <iostream>
 
 #include <gtest/gtest.h>
@@ -180,6 +181,87 @@ TEST(JpegProxyReward, RanksFashionImagesLikeTheTrueSize) {
   const double rho = draft::spearman_correlation(a, b);
   std::cout << "Spearman rank correlation, jpeg-proxy vs true size, 300 test images: " << rho << "\n";
   EXPECT_GE(rho, 0.9);
+}
+
+// A 1-channel "garment" on a black background: a textured square (values in [0.3, 1]) at rows and
+// columns [6, 22) of a 28 x 28 image, far from the threshold 0.1, so finite differences never flip the mask.
+at::Tensor garment_image(int64_t seed) {
+  torch::manual_seed(seed);
+  at::Tensor image = torch::zeros({1, 1, 28, 28}, torch::kDouble);
+  image.slice(2, 6, 22).slice(3, 6, 22).copy_(0.3 + 0.7 * torch::rand({16, 16}, torch::kDouble));
+  return image;
+}
+
+// The definition of detail_reward.cpp with loops, for one 1-channel image.
+double detail_by_hand(const at::Tensor& image, double threshold) {
+  const at::Tensor plane = image[0][0].contiguous();
+  const auto y = plane.accessor<double, 2>();
+  const int64_t h = image.size(2), w = image.size(3);
+  auto at = [&](int64_t i, int64_t j) {
+    return y[std::clamp<int64_t>(i, 0, h - 1)][std::clamp<int64_t>(j, 0, w - 1)];
+  };
+  double sum = 0, area = 0;
+  for (int64_t i = 0; i < h; ++i) {
+    for (int64_t j = 0; j < w; ++j) {
+      bool interior = true;  // the pixel and its 8 neighbours inside the image are above the threshold
+      for (int64_t di = -1; di <= 1; ++di) {
+        for (int64_t dj = -1; dj <= 1; ++dj) {
+          const int64_t a = i + di, b = j + dj;
+          if (a >= 0 && a < h && b >= 0 && b < w && y[a][b] <= threshold) interior = false;
+        }
+      }
+      if (!interior) continue;
+      const double laplacian = at(i - 1, j) + at(i + 1, j) + at(i, j - 1) + at(i, j + 1) - 4 * at(i, j);
+      sum += laplacian * laplacian;
+      area += 1;
+    }
+  }
+  return std::log(1e-4 + sum / std::max(area, 1.0));
+}
+
+TEST(DetailReward, LogOfTheGarmentsMeanSquaredLaplacian) {
+  auto detail = draft::make_reward("detail");
+  const at::Tensor image = garment_image(0);
+  EXPECT_NEAR(detail->score(image, {}).item<double>(), detail_by_hand(image, 0.1), 1e-12);
+  // A flat garment scores log(1e-4); texture scores more; colour images are scored as their luma.
+  at::Tensor flat = torch::zeros_like(image);
+  flat.slice(2, 6, 22).slice(3, 6, 22).fill_(0.6);
+  EXPECT_NEAR(detail->score(flat, {}).item<double>(), std::log(1e-4), 1e-9);
+  EXPECT_GT(detail->score(image, {}).item<double>(), std::log(1e-4) + 3.0);
+  EXPECT_NEAR(detail->score(image.expand({1, 3, 28, 28}), {}).item<double>(), detail->score(image, {}).item<double>(),
+              1e-9);
+  // threshold < 0: the whole image, silhouette edges included.
+  auto whole = draft::make_reward("detail:threshold=-1");
+  EXPECT_EQ(whole->name(), "detail:threshold=-1");
+  EXPECT_NEAR(whole->score(image, {}).item<double>(), detail_by_hand(image, -1.0), 1e-12);
+}
+
+TEST(DetailReward, GradientMatchesFiniteDifferences) {
+  auto detail = draft::make_reward("detail");
+  expect_gradient_matches_finite_differences(*detail, garment_image(1), {}, 1e-5);
+  expect_gradient_matches_finite_differences(*detail, torch::cat({garment_image(2), garment_image(3)}), {}, 1e-5);
+}
+
+TEST(DetailReward, NoiseInTheBackgroundNeitherScoresNorGetsAGradient) {
+  auto detail = draft::make_reward("detail");
+  const at::Tensor image = garment_image(4);
+  // Background noise below the threshold, two pixels or more away from the garment's interior.
+  at::Tensor noisy = image.clone();
+  const at::Tensor noise = 0.09 * torch::rand({1, 1, 28, 28}, torch::kDouble);
+  at::Tensor far = torch::ones({1, 1, 28, 28}, torch::kDouble);
+  far.slice(2, 4, 24).slice(3, 4, 24).zero_();
+  noisy += noise * far;
+  EXPECT_EQ(detail->score(noisy, {}).item<double>(), detail->score(image, {}).item<double>());
+  at::Tensor x = noisy.clone().requires_grad_(true);
+  const at::Tensor grad = torch::autograd::grad({detail->score(x, {}).sum()}, {x})[0];
+  EXPECT_EQ((grad * far).abs().max().item<double>(), 0.0);
+  EXPECT_GT(grad.abs().max().item<double>(), 0.0);
+}
+
+TEST(DetailReward, ClearErrors) {
+  EXPECT_NE(expect_error([] { draft::make_reward("detail:threshold=1.5"); }).find("threshold must be below 1"),
+            std::string::npos);
+  EXPECT_NE(expect_error([] { draft::make_reward("detail:sharpness=2"); }).find("sharpness"), std::string::npos);
 }
 
 }  // namespace

@@ -52,8 +52,8 @@ TEST(RewardSpec, MalformedTermsNameTheTerm) {
 TEST(RewardRegistry, UnknownNameListsTheAvailableOnes) {
   const std::string message = expect_error([] { draft::make_reward("aesthetics"); });
   EXPECT_NE(message.find("unknown reward 'aesthetics'"), std::string::npos) << message;
-  for (const char* name : {"classifier", "jpeg", "jpeg-proxy", "compressibility", "aesthetic", "pickscore",
-                           "hpsv2", "clip-score", "test-brightness"}) {
+  for (const char* name : {"classifier", "jpeg", "jpeg-proxy", "compressibility", "detail", "aesthetic",
+                           "pickscore", "hpsv2", "clip-score", "test-brightness"}) {
     EXPECT_NE(message.find(name), std::string::npos) << name << " missing from: " << message;
   }
 }

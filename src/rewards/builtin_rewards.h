@@ -6,12 +6,13 @@
 
 namespace draft {
 
-// Embedded rewards (the shipped Fashion-MNIST classifier, JPEG size).
+// Embedded rewards (the shipped Fashion-MNIST classifier, JPEG size, fine detail).
 RewardFactory classifier_reward_factory();
 RewardFactory jpeg_reward_factory();
 RewardFactory compressibility_reward_factory();
 RewardFactory incompressibility_reward_factory();
 RewardFactory jpeg_proxy_reward_factory();
+RewardFactory detail_reward_factory();
 
 // Preference models for Stable Diffusion (weights are the user's).
 RewardFactory aesthetic_reward_factory();

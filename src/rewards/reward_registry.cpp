@@ -48,8 +48,9 @@ void ensure_builtins_locked() {
   if (done) return;
   done = true;
   for (auto make : {classifier_reward_factory, jpeg_reward_factory, compressibility_reward_factory,
-                    incompressibility_reward_factory, jpeg_proxy_reward_factory, aesthetic_reward_factory,
-                    pickscore_reward_factory, hpsv2_reward_factory, clip_score_reward_factory}) {
+                    incompressibility_reward_factory, jpeg_proxy_reward_factory, detail_reward_factory,
+                    aesthetic_reward_factory, pickscore_reward_factory, hpsv2_reward_factory,
+                    clip_score_reward_factory}) {
     add_locked(make());
   }
 }
