@@ -9,6 +9,7 @@
 
 #include "efficiency/efficiency_benchmark.h"
 #include "efficiency/efficiency_report.h"
+#include "efficiency/efficiency_sweep.h"
 #include "cli_runner.h"
 #include "io/json_file.h"
 #include "support.h"
@@ -245,49 +246,152 @@ std::string shipped_preset() { return draft::test::test_data("../../configs/benc
 
 TEST(EfficiencyBenchmark, ShippedPresetPlansValidRuns) {
   const auto preset = draft::EfficiencyPreset::load(shipped_preset(), false);
-  const auto runs = draft::plan_efficiency_runs(preset);  // resolves and validates every run's config
-  ASSERT_EQ(runs.size(), preset.seeds.size() * preset.tasks.size() * preset.methods.size());
-  EXPECT_EQ(runs.size(), 3U * 2U * 7U);
-  // Seed first, then task, then method.
-  EXPECT_EQ(runs[0].dir, "runs/bench-efficiency/classifier/draft-lv/seed0");
-  EXPECT_EQ(runs[7].task, "compressibility");
-  EXPECT_EQ(runs[14].seed, 1U);
+  std::vector<std::string> waiting;
+  // Resolves and validates every run's config. Nothing has run: only the sweeps (seed 0 at every rate;
+  // DDPO has one rate and one seed), the other seeds wait for them.
+  const auto runs = draft::plan_efficiency_runs(preset, {}, &waiting);
+  ASSERT_EQ(preset.tasks.size(), 2U);
+  EXPECT_EQ(runs.size(), 2U * (6U * 3U + 1U));
+  EXPECT_EQ(waiting.size(), 2U * 6U);
+  EXPECT_EQ(runs[0].dir, "runs/bench-efficiency/compressibility/draft-lv/lr0.0003/seed0");
+  EXPECT_EQ(runs[2].dir, "runs/bench-efficiency/compressibility/draft-lv/lr0.003/seed0");
+  EXPECT_EQ(runs[19].task, "detail");
   for (const auto& run : runs) {
     const json& c = run.config;
     EXPECT_EQ(c["out_dir"], run.dir);
-    EXPECT_EQ(c["train"]["seed"], run.seed);
+    EXPECT_EQ(c["train"]["seed"], 0);
     EXPECT_EQ(c["eval"]["every"], 0);
     EXPECT_EQ(c["eval"]["at"].back(), c["train"]["steps"]);
     EXPECT_EQ(c["eval"]["eta"], 0.0);
+    EXPECT_EQ(c["sampler"]["guidance"], 3.0);  // the same guidance for every method
+    EXPECT_EQ(c["sampler"]["eta"], -1.0);      // each method's own: DDPO samples at 1, the others at 0
+    ASSERT_TRUE(run.lr.has_value());
+    EXPECT_EQ(c["optimizer"]["lr"], *run.lr);
     // Compressibility: every method is judged by the true JPEG size (minus kB); the gradient methods
     // train on the differentiable proxy, DDPO on the true size.
-    EXPECT_EQ(c["eval"]["reward"], run.task == "classifier" ? "classifier" : "compressibility");
+    EXPECT_EQ(c["eval"]["reward"], run.task == "detail" ? "detail" : "compressibility");
     if (run.task == "compressibility") {
       EXPECT_EQ(c["reward"], run.method == "ddpo" ? "compressibility" : "jpeg-proxy:-1");
     }
   }
-  const json& ddpo = runs[6].config;
-  EXPECT_EQ(ddpo["method"]["name"], "ddpo");
-  EXPECT_EQ(ddpo["sampler"]["eta"], 1.0);
+  const json& ddpo = runs[18].config;
+  EXPECT_EQ(runs[18].method, "ddpo");
+  EXPECT_EQ(*runs[18].lr, 3e-4);
+  EXPECT_EQ(ddpo["method"]["ddpo_inner_epochs"], 2);  // the second update re-uses the samples: the clip acts
+  // 400 steps, a sampled batch of 32 every 2: 6,400 queries; step 150 (2,400 queries) is evaluated too.
+  EXPECT_EQ(ddpo["train"]["steps"].get<int64_t>() * ddpo["train"]["batch_size"].get<int64_t>() *
+                ddpo["train"]["grad_accumulation"].get<int64_t>() / ddpo["method"]["ddpo_inner_epochs"].get<int64_t>(),
+            6400);
+  const json at = ddpo["eval"]["at"];
+  EXPECT_NE(std::find(at.begin(), at.end(), json(150)), at.end()) << at;
   EXPECT_EQ(runs[0].config["eval"]["at"], json::array({1, 2, 3, 5, 8, 13, 22, 36, 60, 100}));
+  EXPECT_EQ(preset.report_spec().learning_rates.at("draft-1"), (std::vector<double>{3e-4, 1e-3, 3e-3}));
+  EXPECT_EQ(preset.report_spec().reference_budgets, (std::vector<int64_t>{2400}));
 
   const auto quick = draft::EfficiencyPreset::load(shipped_preset(), true);
   const auto quick_runs = draft::plan_efficiency_runs(quick);
-  EXPECT_EQ(quick_runs.size(), 2U * 7U);
+  EXPECT_EQ(quick_runs.size(), 2U * (6U * 2U + 1U));
   EXPECT_NE(quick.out_dir, preset.out_dir);  // quick results never mix with full ones
-  EXPECT_EQ(quick_runs[0].config["eval"]["at"].size(), 6U);
+}
+
+// A finished sweep chooses the best rate, and the method's other seeds are planned at it.
+TEST(EfficiencyBenchmark, SweepChoosesTheBestRateAndPlansTheOtherSeedsAtIt) {
+  TempDir dir;
+  const std::string out = dir.file("bench");
+  auto preset = draft::EfficiencyPreset::load(shipped_preset(), false);
+  preset.out_dir = out;
+  draft::EfficiencySelection only;
+  only.tasks = {"detail"};
+  only.methods = {"draft-1"};
+  const std::string method = out + "/detail/draft-1/";
+  EXPECT_EQ(draft::learning_rate_folder(3e-4), "lr0.0003");
+  write_run(method + "lr0.0003/seed0", 2, {{0, 0, -5.0}, {1, 4, -4.0}, {2, 8, -3.0}}, {});
+  write_run(method + "lr0.001/seed0", 2, {{0, 0, -5.0}, {1, 4, -3.0}, {2, 8, -2.0}}, {});
+  std::vector<std::string> waiting;
+  auto runs = draft::plan_efficiency_runs(preset, only, &waiting);
+  EXPECT_EQ(runs.size(), 3U);  // the sweep only: lr 0.003 has not run
+  EXPECT_EQ(waiting, std::vector<std::string>{"detail/draft-1"});
+  EXPECT_FALSE(draft::read_sweep(method, {3e-4, 1e-3, 3e-3}, 0).chosen.has_value());
+
+  write_run(method + "lr0.003/seed0", 2, {{0, 0, -5.0}, {1, 4, -2.5}, {2, 8, -2.4}}, {});
+  const draft::SweepResult sweep = draft::read_sweep(method, {3e-4, 1e-3, 3e-3}, 0);
+  ASSERT_TRUE(sweep.chosen.has_value());
+  EXPECT_EQ(*sweep.chosen, 1e-3);  // -2.0 beats -2.4 and -3.0
+  waiting.clear();
+  runs = draft::plan_efficiency_runs(preset, only, &waiting);
+  ASSERT_EQ(runs.size(), 5U);
+  EXPECT_TRUE(waiting.empty());
+  EXPECT_EQ(runs[3].dir, method + "lr0.001/seed1");
+  EXPECT_EQ(runs[4].dir, method + "lr0.001/seed2");
+  EXPECT_EQ(runs[4].config["optimizer"]["lr"], 1e-3);
+
+  // The report: the method's runs are those at its rate, and the sweep table marks it.
+  write_run(method + "lr0.001/seed1", 2, {{0, 0, -5.0}, {1, 4, -3.5}, {2, 8, -2.2}}, {});
+  write_run(method + "lr0.003/seed1", 2, {{0, 0, -5.0}, {1, 4, 9.0}, {2, 8, 9.0}}, {});  // not its rate: ignored
+  const json report = draft::write_efficiency_report(preset.report_spec());
+  const json& task = report["tasks"][1];
+  const json& m = method_of(task, "draft-1");
+  EXPECT_EQ(m["lr"], 1e-3);
+  EXPECT_EQ(m["seeds"], json::array({0, 1}));
+  EXPECT_DOUBLE_EQ(m["final"]["reward"]["median"].get<double>(), -2.1);
+  EXPECT_TRUE(method_of(task, "draft-lv")["lr"].is_null());  // no sweep run yet
+  const std::string md = draft::test::slurp(out + "/results.md");
+  EXPECT_NE(md.find("| method | lr 0.0003 | lr 0.001 | lr 0.003 |"), std::string::npos) << md;
+  EXPECT_NE(md.find("| DRaFT-1 | -3.000 | **-2.000** | -2.400 |"), std::string::npos) << md;
+  EXPECT_NE(md.find("| DRaFT-1 | 0.001 | 2 | -2.100 [-2.200, -2.000] |"), std::string::npos) << md;
+}
+
+// The reach table at the reference's level within a budget, lower bounds, the second η and PPO diagnostics.
+TEST(EfficiencyReport, BudgetLevelsSecondEtaAndPpoDiagnostics) {
+  TempDir dir;
+  write_benchmark(dir.path());
+  // ref seed 0 also judged at the second η, and two PPO steps (the fresh-sample step's ratio is 1: not counted).
+  draft::write_json_file(dir.file("t/ref/seed0/eval_second_eta.json"), {{"eta", 1.0}, {"eval_reward_mean", 0.42}});
+  {
+    std::ofstream metrics(dir.file("t/ref/seed0/metrics.jsonl"), std::ios::app);
+    metrics << json{{"step", 5}, {"clip_frac", 0.0}, {"approx_kl", 0.0}, {"ratio_max_deviation", 0.0}}.dump() << '\n'
+            << json{{"step", 6}, {"clip_frac", 0.2}, {"approx_kl", 1e-6}, {"ratio_max_deviation", 0.01}}.dump() << '\n'
+            << json{{"step", 7}, {"clip_frac", 0.4}, {"approx_kl", 3e-6}, {"ratio_max_deviation", 0.02}}.dump() << '\n';
+  }
+  auto spec = spec_in(dir.path());
+  spec.reference_budgets = {10};
+  spec.second_eta = 1.0;
+  const json report = draft::write_efficiency_report(spec);
+  const json& task = report["tasks"][0];
+  // Reach tables: ref within 10 queries (levels 0.2, 0.3, 0.1 -> L = 0.2), ref final, fast final.
+  ASSERT_EQ(task["reach"].size(), 3U);
+  const json& budget = task["reach"][0];
+  EXPECT_EQ(budget["budget"], 10);
+  EXPECT_DOUBLE_EQ(budget["level"].get<double>(), 0.2);
+  EXPECT_DOUBLE_EQ(budget["q_ref"].get<double>(), 10);  // first reach 10, 10, 20
+  EXPECT_FALSE(budget["q_ref_lower_bound"].get<bool>());
+  EXPECT_TRUE(task["reach"][1]["budget"].is_null());
+  // fast's median final 0.81: its seed 1 never gets there and counts all its queries -> a lower bound.
+  EXPECT_TRUE(task["reach"][2]["q_ref_lower_bound"].get<bool>());
+  const json& ref = method_of(task, "ref");
+  EXPECT_DOUBLE_EQ(ref["final"]["second_eta_reward"]["median"].get<double>(), 0.42);
+  EXPECT_DOUBLE_EQ(ref["final"]["clip_fraction"].get<double>(), 0.3);
+  EXPECT_DOUBLE_EQ(ref["final"]["approx_kl"].get<double>(), 2e-6);
+  const std::string md = draft::test::slurp(dir.file("results.md"));
+  EXPECT_NE(md.find("### Reward queries to reach Reference's level after 10 queries"), std::string::npos) << md;
+  EXPECT_NE(md.find("| final held-out reward | at η = 1 |"), std::string::npos) << md;
+  EXPECT_NE(md.find("| Reference | 1 | 0.300 | 2e-06 |"), std::string::npos) << md;  // one seed has them
+  EXPECT_NE(md.find("so q_ref and the speed-ups are lower bounds"), std::string::npos) << md;
 }
 
 TEST(EfficiencyBenchmark, SelectionAndPresetErrorsNameTheKey) {
   const auto preset = draft::EfficiencyPreset::load(shipped_preset(), false);
   draft::EfficiencySelection only;
-  only.seeds = {5};
   only.tasks = {"compressibility"};
   only.methods = {"ddpo", "draft-lv"};
   const auto runs = draft::plan_efficiency_runs(preset, only);
-  ASSERT_EQ(runs.size(), 2U);
+  ASSERT_EQ(runs.size(), 4U);
   EXPECT_EQ(runs[0].method, "draft-lv");  // the preset's order, not the flag's
-  EXPECT_EQ(runs[1].dir, "runs/bench-efficiency/compressibility/ddpo/seed5");
+  EXPECT_EQ(runs[3].dir, "runs/bench-efficiency/compressibility/ddpo/lr0.0003/seed0");
+  only.seeds = {1};  // without the sweep seed: nothing can run yet, and DDPO runs seed 0 only
+  std::vector<std::string> waiting;
+  EXPECT_TRUE(draft::plan_efficiency_runs(preset, only, &waiting).empty());
+  EXPECT_EQ(waiting, std::vector<std::string>{"compressibility/draft-lv"});
 
   only.methods = {"dpo"};
   const std::string bad = expect_error([&] { draft::plan_efficiency_runs(preset, only); });
@@ -307,28 +411,35 @@ TEST(EfficiencyBenchmark, SelectionAndPresetErrorsNameTheKey) {
                       "method_order"),
             std::string::npos);
   const std::string k = error_of({{"methods", {{"draft-1", {{"config", {{"method", {{"k", 50}}}}}}}}}});
-  EXPECT_NE(k.find("run classifier/draft-1/seed0"), std::string::npos) << k;
+  EXPECT_NE(k.find("run compressibility/draft-1/lr0.0003/seed0"), std::string::npos) << k;
   EXPECT_NE(k.find("method.k"), std::string::npos) << k;
+  EXPECT_NE(error_of({{"lr_sweep", {1e-3, -1.0}}}).find("learning rates must be positive"), std::string::npos);
+  EXPECT_NE(error_of({{"methods", {{"ddpo", {{"seeds", {7}}}}}}}).find("methods.ddpo.seeds holds 7"),
+            std::string::npos);
+  EXPECT_NE(error_of({{"methods", {{"ddpo", {{"extra_eval_steps", {4000}}}}}}}).find("outside 1..400"),
+            std::string::npos);
 }
 
 // The CLI: the report of existing run folders without training, and flag errors before any training.
 TEST(EfficiencyBenchmark, CliReportOnlyAndErrors) {
   TempDir dir;
   const std::string out = dir.file("bench");
-  write_run(out + "/classifier/ddpo/seed0", 2, {{0, 0, -0.5}, {1, 5, 0.1}, {2, 10, 0.2}}, {});
-  write_run(out + "/classifier/draft-lv/seed0", 2, {{0, 0, -0.5}, {1, 8, 0.3}, {2, 16, 0.4}}, {});
+  write_run(out + "/detail/ddpo/lr0.0003/seed0", 2, {{0, 0, -0.5}, {1, 5, 0.1}, {2, 10, 0.2}}, {});
+  for (const char* lr : {"lr0.0003", "lr0.001", "lr0.003"}) {
+    write_run(out + "/detail/draft-lv/" + lr + "/seed0", 2, {{0, 0, -0.5}, {1, 8, 0.3}, {2, 16, 0.4}}, {});
+  }
   const std::string config = "--config " + shipped_preset() + " --out " + out;
   const auto report = draft::test::run_cli("bench efficiency --report-only " + config);
   ASSERT_EQ(report.code, 0) << report.err;
   EXPECT_NE(report.out.find("| DRaFT-LV (n=2) | 1/1 | 8 [8, 8] | 1.25x [1.25, 1.25] |"), std::string::npos)
       << report.out;
   EXPECT_TRUE(std::filesystem::exists(out + "/results.md"));
-  EXPECT_TRUE(std::filesystem::exists(out + "/efficiency_classifier.svg"));
+  EXPECT_TRUE(std::filesystem::exists(out + "/efficiency_detail.svg"));
 
   const auto bad = draft::test::run_cli("bench efficiency --methods draft-lv,dpo " + config);
   EXPECT_EQ(bad.code, 1);
   EXPECT_NE(bad.err.find("--methods: unknown method 'dpo'"), std::string::npos) << bad.err;
-  EXPECT_FALSE(std::filesystem::exists(out + "/classifier/draft-lv/seed1"));  // nothing ran
+  EXPECT_FALSE(std::filesystem::exists(out + "/detail/draft-lv/lr0.0003/seed1"));  // nothing ran
   const auto seeds = draft::test::run_cli("bench efficiency --seeds 0,x " + config);
   EXPECT_EQ(seeds.code, 1);
   EXPECT_NE(seeds.err.find("--seeds: 'x' is not a seed"), std::string::npos) << seeds.err;

@@ -11,9 +11,13 @@
 
 #include <fmt/format.h>
 
+#include "diffusion/pipeline_lora.h"
+#include "efficiency/efficiency_sweep.h"
 #include "finetune/finetune_config.h"
 #include "finetune/trainer.h"
 #include "io/json_file.h"
+#include "rewards/reward_evaluation.h"
+#include "rewards/reward_registry.h"
 #include "train/resumable_run.h"
 #include "util/error.h"
 
@@ -84,8 +88,8 @@ void check_method_key(const EfficiencyPreset& p, const std::string& key, const s
 
 // The resolved and validated config of one run, as JSON.
 nlohmann::json run_config(const EfficiencyPreset& p, const EfficiencyTask& task, const EfficiencyMethod& method,
-                          uint64_t seed, const std::string& dir) {
-  const std::string what = fmt::format("{}: run {}/{}/seed{}", p.source, task.key, method.key, seed);
+                          uint64_t seed, std::optional<double> lr, const std::string& dir) {
+  const std::string what = fmt::format("{}: run {}", p.source, dir.substr(p.out_dir.size() + 1));
   nlohmann::json c = FinetuneConfig().to_json();
   c.merge_patch(p.base);
   c.merge_patch(method.config);
@@ -94,7 +98,15 @@ nlohmann::json run_config(const EfficiencyPreset& p, const EfficiencyTask& task,
   nlohmann::json fixed;
   fixed["reward"] = reward == task.reward_for.end() ? task.reward : reward->second;
   fixed["eval"]["reward"] = task.eval_reward;
-  fixed["eval"]["at"] = log_spaced_steps(steps, p.eval_points);
+  std::vector<int64_t> at = log_spaced_steps(steps, p.eval_points);
+  for (int64_t step : method.extra_eval_steps) {
+    DRAFT_CHECK(step >= 1 && step <= steps, what, ": extra_eval_steps holds ", step, ", outside 1..", steps);
+    at.push_back(step);
+  }
+  std::sort(at.begin(), at.end());
+  at.erase(std::unique(at.begin(), at.end()), at.end());
+  fixed["eval"]["at"] = at;
+  if (lr) fixed["optimizer"]["lr"] = *lr;
   fixed["eval"]["every"] = 0;  // only the log-spaced steps (and step 0)
   fixed["train"]["seed"] = seed;
   fixed["out_dir"] = dir;
@@ -132,6 +144,36 @@ std::string duration_text(double seconds) {
   return fmt::format("{:.1f} h", seconds / 3600);
 }
 
+// The run's final LoRA judged like its held-out evaluation, but sampled at DDIM η = `eta`; written to
+// kSecondEtaFile. Returns the mean reward.
+double evaluate_at_second_eta(const EfficiencyRun& run, double eta) {
+  const FinetuneConfig config = FinetuneConfig::from_json(run.config, run.dir);
+  WeightsOptions weights;
+  weights.dtype = parse_compute_dtype(config.dtype);
+  weights.device = parse_device(config.device);
+  StableDiffusion sd = load_stable_diffusion(config.model, weights);
+  apply_loras(sd, {run.dir + "/lora_final.safetensors"});
+  RewardContext context;
+  context.device = weights.device;
+  if (weights.dtype == torch::kDouble) context.dtype = torch::kDouble;
+  const RewardPtr reward = make_reward(config.eval.reward.empty() ? config.reward : config.eval.reward, context);
+  RewardEvalOptions eval;
+  eval.prompts = config.eval.prompts.empty() ? config.training_prompts() : config.eval.prompts;
+  eval.images_per_prompt = config.eval.images_per_prompt;
+  eval.steps = config.sampler.steps;
+  eval.guidance_scale = config.sampler.guidance_scale;
+  eval.eta = eta;
+  eval.seed = config.eval.seed;
+  eval.features = "pixels";  // only the mean is kept: no feature model to load
+  const RewardEvalResult result = evaluate_reward(sd, *reward, eval);
+  write_json_file(run.dir + "/" + kSecondEtaFile, {{"eta", eta},
+                                                   {"eval_reward_mean", result.overall.mean},
+                                                   {"eval_reward_std", result.overall.std},
+                                                   {"eval_reward_ci95", {result.overall.ci_low, result.overall.ci_high}},
+                                                   {"images", result.overall.count}});
+  return result.overall.mean;
+}
+
 }  // namespace
 
 EfficiencyPreset EfficiencyPreset::from_json(nlohmann::json json, const std::string& source, bool quick) {
@@ -143,7 +185,8 @@ EfficiencyPreset EfficiencyPreset::from_json(nlohmann::json json, const std::str
   }
   check_keys(json, "",
              {"description", "out_dir", "seeds", "eval_points", "base", "tasks", "task_order", "methods",
-              "method_order", "reference", "second_reference", "k_ablation", "quick"},
+              "method_order", "reference", "second_reference", "k_ablation", "lr_sweep", "reference_budgets",
+              "second_eta", "quick"},
              source);
   EfficiencyPreset p;
   p.source = source;
@@ -170,19 +213,42 @@ EfficiencyPreset EfficiencyPreset::from_json(nlohmann::json json, const std::str
     task.reward_for = get<std::map<std::string, std::string>>(t, "reward_for", path, source, {});
     p.tasks.push_back(task);
   }
+  const bool preset_sweeps = json.contains("lr_sweep") && !json.at("lr_sweep").is_null();
+  const std::vector<double> lr_sweep = get<std::vector<double>>(json, "lr_sweep", "", source, {});
+  DRAFT_CHECK(!preset_sweeps || !lr_sweep.empty(), source, ": lr_sweep must list at least one learning rate");
   const nlohmann::json methods = required<nlohmann::json>(json, "methods", "", source);
   DRAFT_CHECK(methods.is_object() && !methods.empty(), source, ": 'methods' must be a non-empty JSON object");
   for (const auto& key :
        ordered_keys(methods, get<std::vector<std::string>>(json, "method_order", "", source, {}), "method", source)) {
     const nlohmann::json& m = methods.at(key);
     const std::string path = "methods." + key;
-    check_keys(m, path, {"label", "config"}, source);
+    check_keys(m, path, {"label", "config", "lr_sweep", "extra_eval_steps", "seeds"}, source);
     EfficiencyMethod method;
     method.key = key;
     method.label = get<std::string>(m, "label", path, source, key);
     method.config = get<nlohmann::json>(m, "config", path, source, nlohmann::json::object());
     DRAFT_CHECK(method.config.is_object(), source, ": '", path,
                 ".config' must be a JSON object (a finetune config patch)");
+    method.extra_eval_steps = get<std::vector<int64_t>>(m, "extra_eval_steps", path, source, {});
+    method.seeds = get<std::vector<uint64_t>>(m, "seeds", path, source, {});
+    for (uint64_t seed : method.seeds) {
+      DRAFT_CHECK(std::find(p.seeds.begin(), p.seeds.end(), seed) != p.seeds.end(), source, ": ", path,
+                  ".seeds holds ", seed, ", which is not one of the preset's seeds");
+    }
+    if (m.contains("lr_sweep")) {
+      method.learning_rates = get<std::vector<double>>(m, "lr_sweep", path, source, {});
+      if (method.learning_rates.empty()) {  // not swept: the rate its config gives
+        nlohmann::json c = FinetuneConfig().to_json();
+        c.merge_patch(p.base);
+        c.merge_patch(method.config);
+        method.learning_rates = {FinetuneConfig::from_json(c, source + ": " + path).optimizer.lr};
+      }
+    } else if (preset_sweeps) {
+      method.learning_rates = lr_sweep;
+    }
+    for (double lr : method.learning_rates) {
+      DRAFT_CHECK(lr > 0 && std::isfinite(lr), source, ": ", path, ": learning rates must be positive, got ", lr);
+    }
     p.methods.push_back(method);
   }
   for (const auto& task : p.tasks) {
@@ -195,6 +261,15 @@ EfficiencyPreset EfficiencyPreset::from_json(nlohmann::json json, const std::str
   if (!p.reference.empty()) check_method_key(p, p.reference, "reference");
   if (!p.second_reference.empty()) check_method_key(p, p.second_reference, "second_reference");
   for (const auto& key : p.k_ablation) check_method_key(p, key, "k_ablation");
+  p.reference_budgets = get<std::vector<int64_t>>(json, "reference_budgets", "", source, {});
+  for (int64_t budget : p.reference_budgets) {
+    DRAFT_CHECK(budget > 0, source, ": reference_budgets must be positive query counts, got ", budget);
+  }
+  if (json.contains("second_eta") && !json.at("second_eta").is_null()) {
+    p.second_eta = get<double>(json, "second_eta", "", source, 0.0);
+    DRAFT_CHECK(*p.second_eta >= 0 && *p.second_eta <= 1, source, ": second_eta must be in [0, 1], got ",
+                *p.second_eta);
+  }
   return p;
 }
 
@@ -210,6 +285,12 @@ EfficiencyReportSpec EfficiencyPreset::report_spec() const {
   spec.reference = reference;
   spec.second_reference = second_reference;
   spec.k_ablation = k_ablation;
+  for (const auto& m : methods) {
+    if (!m.learning_rates.empty()) spec.learning_rates[m.key] = m.learning_rates;
+  }
+  spec.sweep_seed = seeds.front();
+  spec.reference_budgets = reference_budgets;
+  spec.second_eta = second_eta;
   return spec;
 }
 
@@ -230,7 +311,8 @@ std::vector<int64_t> log_spaced_steps(int64_t steps, int64_t points) {
   return out;
 }
 
-std::vector<EfficiencyRun> plan_efficiency_runs(const EfficiencyPreset& preset, const EfficiencySelection& selection) {
+std::vector<EfficiencyRun> plan_efficiency_runs(const EfficiencyPreset& preset, const EfficiencySelection& selection,
+                                                std::vector<std::string>* waiting) {
   auto pick = [&](const std::vector<std::string>& wanted, const std::vector<std::string>& known, const char* what,
                   const char* flag) {
     for (const auto& key : wanted) {
@@ -248,19 +330,51 @@ std::vector<EfficiencyRun> plan_efficiency_runs(const EfficiencyPreset& preset, 
   const auto method_chosen = pick(selection.methods, method_keys, "method", "--methods");
   const std::vector<uint64_t>& seeds = selection.seeds.empty() ? preset.seeds : selection.seeds;
 
+  const uint64_t sweep_seed = preset.seeds.front();
+  const bool sweep_selected = std::find(seeds.begin(), seeds.end(), sweep_seed) != seeds.end();
+
   std::vector<EfficiencyRun> runs;
+  auto add = [&](const EfficiencyTask& task, const EfficiencyMethod& method, uint64_t seed, std::optional<double> lr) {
+    EfficiencyRun run;
+    run.task = task.key;
+    run.method = method.key;
+    run.seed = seed;
+    run.lr = lr;
+    const std::string method_dir = preset.out_dir + "/" + task.key + "/" + method.key;
+    run.dir = lr ? fmt::format("{}/{}/seed{}", method_dir, learning_rate_folder(*lr), seed)
+                 : fmt::format("{}/seed{}", method_dir, seed);
+    run.config = run_config(preset, task, method, seed, lr, run.dir);
+    runs.push_back(std::move(run));
+  };
+  // 1. The sweeps: the first seed at every rate of every swept method.
+  for (const auto& task : preset.tasks) {
+    if (!task_chosen(task.key) || !sweep_selected) continue;
+    for (const auto& method : preset.methods) {
+      if (!method_chosen(method.key)) continue;
+      for (double lr : method.learning_rates) add(task, method, sweep_seed, lr);
+    }
+  }
+  // 2. Seed by seed, every method at its rate (the seed of the sweep has run there already).
   for (uint64_t seed : seeds) {
     for (const auto& task : preset.tasks) {
       if (!task_chosen(task.key)) continue;
       for (const auto& method : preset.methods) {
         if (!method_chosen(method.key)) continue;
-        EfficiencyRun run;
-        run.task = task.key;
-        run.method = method.key;
-        run.seed = seed;
-        run.dir = fmt::format("{}/{}/{}/seed{}", preset.out_dir, task.key, method.key, seed);
-        run.config = run_config(preset, task, method, seed, run.dir);
-        runs.push_back(std::move(run));
+        if (!method.seeds.empty() && std::find(method.seeds.begin(), method.seeds.end(), seed) == method.seeds.end())
+          continue;
+        if (method.learning_rates.empty()) {
+          add(task, method, seed, std::nullopt);
+          continue;
+        }
+        if (seed == sweep_seed) continue;
+        const SweepResult sweep = read_sweep(preset.out_dir + "/" + task.key + "/" + method.key,
+                                             method.learning_rates, sweep_seed);
+        if (sweep.chosen) {
+          add(task, method, seed, sweep.chosen);
+        } else if (waiting != nullptr) {
+          const std::string name = task.key + "/" + method.key;
+          if (std::find(waiting->begin(), waiting->end(), name) == waiting->end()) waiting->push_back(name);
+        }
       }
     }
   }
@@ -270,39 +384,52 @@ std::vector<EfficiencyRun> plan_efficiency_runs(const EfficiencyPreset& preset, 
 void run_efficiency_benchmark(const EfficiencyPreset& preset, const EfficiencySelection& selection, bool report_only,
                               std::ostream& out) {
   const EfficiencyReportSpec spec = preset.report_spec();
-  std::size_t failed = 0, planned = 0;
+  std::size_t failed = 0, attempted_count = 0;
+  std::vector<std::string> waiting;
   if (!report_only) {
-    const std::vector<EfficiencyRun> runs = plan_efficiency_runs(preset, selection);
+    std::vector<EfficiencyRun> runs = plan_efficiency_runs(preset, selection, &waiting);
     for (const auto& run : runs) check_same_settings(run);  // before hours of training, not after
     fs::create_directories(preset.out_dir);
     const auto start = std::chrono::steady_clock::now();
-    out << "benchmark: " << runs.size() << (runs.size() == 1 ? " run" : " runs") << " into " << preset.out_dir << '\n';
-    planned = runs.size();
-    std::size_t done = 0;
-    for (const auto& run : runs) {
-      ++done;
+    out << "benchmark: " << runs.size() << (runs.size() == 1 ? " run" : " runs") << " planned into "
+        << preset.out_dir << (waiting.empty() ? "" : " (more follow the learning-rate sweeps)") << '\n';
+    std::set<std::string> attempted;
+    while (true) {
+      // Planned again after every run: a finished sweep brings its method's other seeds.
+      waiting.clear();
+      runs = plan_efficiency_runs(preset, selection, &waiting);
+      const auto next = std::find_if(runs.begin(), runs.end(),
+                                     [&](const EfficiencyRun& r) { return attempted.count(r.dir) == 0; });
+      if (next == runs.end()) break;
+      const EfficiencyRun& run = *next;
+      attempted.insert(run.dir);
+      ++attempted_count;
       const std::string name =
-          fmt::format("[{}/{}] {} / {} / seed {}", done, runs.size(), run.task, run.method, run.seed);
-      if (run_is_finished(run.dir)) {
-        out << name << ": finished earlier, skipped\n";
-        continue;
-      }
-      const FinetuneConfig config = FinetuneConfig::from_json(run.config, run.dir);
-      FinetuneHooks hooks;
-      hooks.quiet = true;
+          fmt::format("[{}/{}] {}", attempted.size(), runs.size(), run.dir.substr(preset.out_dir.size() + 1));
       nlohmann::json line = {{"task", run.task}, {"method", run.method}, {"seed", run.seed}, {"dir", run.dir}};
+      if (run.lr) line["lr"] = *run.lr;
+      const bool finished_before = run_is_finished(run.dir);
       try {
-        // resume: continues from the run's checkpoint, or starts over when it has none.
-        const FinetuneSummary s = run_finetune(config, /*resume=*/true, hooks);
-        DRAFT_CHECK(run_is_finished(run.dir), run.dir,
-                    " is still not finished after running (no evaluation at its last step or no "
-                    "lora_final.safetensors); delete the folder to rerun it");
-        line["eval_reward_base"] = s.first_eval.is_object() ? s.first_eval["eval_reward_mean"] : nlohmann::json();
-        line["eval_reward_final"] = s.last_eval.is_object() ? s.last_eval["eval_reward_mean"] : nlohmann::json();
-        line["reward_queries"] = s.reward_queries;
-        line["unet_evals"] = s.unet_evals;
-        line["wall_time"] = s.wall_time_s;
-        line["skipped_steps"] = s.skipped_steps;
+        check_same_settings(run);
+        if (!finished_before) {
+          const FinetuneConfig config = FinetuneConfig::from_json(run.config, run.dir);
+          FinetuneHooks hooks;
+          hooks.quiet = true;
+          // resume: continues from the run's checkpoint, or starts over when it has none.
+          const FinetuneSummary s = run_finetune(config, /*resume=*/true, hooks);
+          DRAFT_CHECK(run_is_finished(run.dir), run.dir,
+                      " is still not finished after running (no evaluation at its last step or no "
+                      "lora_final.safetensors); delete the folder to rerun it");
+          line["eval_reward_base"] = s.first_eval.is_object() ? s.first_eval["eval_reward_mean"] : nlohmann::json();
+          line["eval_reward_final"] = s.last_eval.is_object() ? s.last_eval["eval_reward_mean"] : nlohmann::json();
+          line["reward_queries"] = s.reward_queries;
+          line["unet_evals"] = s.unet_evals;
+          line["wall_time"] = s.wall_time_s;
+          line["skipped_steps"] = s.skipped_steps;
+        }
+        if (preset.second_eta && !fs::is_regular_file(run.dir + "/" + kSecondEtaFile)) {
+          line["second_eta_reward"] = evaluate_at_second_eta(run, *preset.second_eta);
+        }
       } catch (const std::exception& e) {
         // A diverged run must not end a benchmark of hours: report it, go on, retry it next time. (LibTorch
         // errors too, e.g. out of memory; their first line, without the C++ backtrace.)
@@ -310,13 +437,20 @@ void run_efficiency_benchmark(const EfficiencyPreset& preset, const EfficiencySe
         const std::string message = e.what();
         line["error"] = message.substr(0, message.find('\n'));
       }
+      if (finished_before && !line.contains("error") && !line.contains("second_eta_reward")) {
+        out << name << ": finished earlier, skipped\n";
+        continue;
+      }
       const double elapsed = std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
-      line["runs_done"] = done;
-      line["runs_total"] = runs.size();
+      line["runs_done"] = attempted.size();
+      line["runs_planned"] = runs.size();
       line["elapsed"] = elapsed;
       if (line.contains("error")) {
         out << name << ": FAILED: " << line["error"].get<std::string>() << " | " << duration_text(elapsed)
             << " elapsed\n";
+      } else if (finished_before) {
+        out << name << fmt::format(": finished earlier; held-out reward at eta {} {}\n", *preset.second_eta,
+                                   reward_text(line["second_eta_reward"]));
       } else {
         out << name
             << fmt::format(": held-out reward {} (base {}), {} reward queries, {} training | {} elapsed\n",
@@ -332,10 +466,16 @@ void run_efficiency_benchmark(const EfficiencyPreset& preset, const EfficiencySe
       }
       write_efficiency_report(spec);  // partial results are always on disk
     }
+  } else {
+    plan_efficiency_runs(preset, selection, &waiting);
   }
   out << '\n' << efficiency_report_markdown(write_efficiency_report(spec));
   out << "\nwrote " << preset.out_dir << "/results.md, results.json and efficiency_<task>.svg\n";
-  DRAFT_CHECK(failed == 0, failed, " of ", planned, " runs failed (see the FAILED lines and ", preset.out_dir,
+  if (!waiting.empty()) {
+    out << "waiting for their learning-rate sweep (seed " << preset.seeds.front() << ", not selected or not "
+        << "finished): " << joined(waiting) << '\n';
+  }
+  DRAFT_CHECK(failed == 0, failed, " of ", attempted_count, " runs failed (see the FAILED lines and ", preset.out_dir,
               "/progress.jsonl); the others are in the report. Run the same command again to retry them");
 }
 

@@ -6,6 +6,7 @@
 
 #include <cstdint>
 #include <map>
+#include <optional>
 #include <ostream>
 #include <string>
 #include <vector>
@@ -31,6 +32,14 @@ struct EfficiencyMethod {
   std::string key;
   std::string label;
   nlohmann::json config;
+  /// Its learning-rate sweep (efficiency_sweep.h): the method's own "lr_sweep", else the preset's; one rate
+  /// (a method's "lr_sweep": [] gives its config's optimizer.lr): not swept. Empty (no sweep anywhere in
+  /// the preset): runs sit in <task>/<method>/seed<k>.
+  std::vector<double> learning_rates;
+  /// Evaluations at these steps besides the log-spaced ones (e.g. where DDPO has used 2,400 queries).
+  std::vector<int64_t> extra_eval_steps;
+  /// The preset's seeds this method runs (a costly method may run fewer); empty: all of them.
+  std::vector<uint64_t> seeds;
 };
 
 /// A parsed preset (the keys of configs/bench-efficiency.json; docs/cli.md).
@@ -45,6 +54,10 @@ struct EfficiencyPreset {
   std::string reference;
   std::string second_reference;
   std::vector<std::string> k_ablation;
+  std::vector<int64_t> reference_budgets;  ///< efficiency_report.h
+  /// Every finished run's final LoRA is also judged at this DDIM η (e.g. 1, DDPO's own sampler), besides
+  /// eval.eta; none: not.
+  std::optional<double> second_eta;
 
   /// Reads a preset; with `quick`, its "quick" object is first merge-patched over the whole preset.
   /// Unknown keys, wrong types and order lists that do not match the tasks / methods throw draft::Error
@@ -61,7 +74,8 @@ struct EfficiencyRun {
   std::string task;
   std::string method;
   uint64_t seed = 0;
-  std::string dir;        ///< <out_dir>/<task>/<method>/seed<seed>
+  std::optional<double> lr;  ///< the run's rate when the method has a learning-rate level
+  std::string dir;        ///< <out_dir>/<task>/<method>[/lr<lr>]/seed<seed>
   nlohmann::json config;  ///< the resolved, validated FinetuneConfig as JSON
 };
 
@@ -77,15 +91,20 @@ struct EfficiencySelection {
   std::vector<std::string> methods;
 };
 
-/// The selected runs in the order they run: seed, then task, then method (an interrupted benchmark has
-/// its first seeds complete). Every config is resolved and validated here, so a bad preset fails before
-/// the first run; the error names the run.
+/// The selected runs that can be planned now, in the order they run: first the learning-rate sweeps (the
+/// preset's first seed at every rate; task, method, rate), then seed by seed (task, method) the other
+/// seeds, each at its method's chosen rate, which is known once the method's sweep has finished (until
+/// then "<task>/<method>" is added to `waiting`). Every config is resolved and validated here, so a bad
+/// preset fails before the first run; the error names the run.
 std::vector<EfficiencyRun> plan_efficiency_runs(const EfficiencyPreset& preset,
-                                                const EfficiencySelection& selection = {});
+                                                const EfficiencySelection& selection = {},
+                                                std::vector<std::string>* waiting = nullptr);
 
-/// Runs the planned runs one after another (skipping finished ones, continuing partial ones), printing
-/// one line per run to `out` and appending it to <out_dir>/progress.jsonl, and rewrites the report after
-/// each run. `report_only`: no training, only the report. Ends by printing the report's tables.
+/// Runs the planned runs one after another (skipping finished ones, continuing partial ones), planning
+/// again after each, so that a method's other seeds follow its finished sweep; printing one line per run
+/// to `out` and appending it to <out_dir>/progress.jsonl, and rewrites the report after each run. With a
+/// second η, each finished run's final LoRA is also evaluated at it (kSecondEtaFile). `report_only`: no
+/// training, only the report. Ends by printing the report's tables.
 void run_efficiency_benchmark(const EfficiencyPreset& preset, const EfficiencySelection& selection, bool report_only,
                               std::ostream& out);
 

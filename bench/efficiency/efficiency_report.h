@@ -1,11 +1,12 @@
-// The report of `draft bench efficiency`: reads the finished run folders <out>/<task>/<method>/seed<k>,
-// computes held-out reward against reward queries per method (median and min..max over seeds), the
+// The report of `draft bench efficiency`: reads the finished run folders <out>/<task>/<method>/seed<k>
+// (with a learning-rate sweep: <out>/<task>/<method>/lr<η>/seed<k>, efficiency_sweep.h), computes held-out reward against reward queries per method (median and min..max over seeds), the
 // queries each method needs to reach a reference method's final level, final numbers and a K ablation,
 // and writes results.json, results.md and one SVG per task. Partial benchmarks are fine: missing runs
 // show as "n/a" or as fewer seeds.
 #pragma once
 
 #include <cstdint>
+#include <map>
 #include <optional>
 #include <string>
 #include <vector>
@@ -28,6 +29,15 @@ struct EfficiencyReportSpec {
   std::string reference;                ///< method whose median final reward is the level of the reach table
   std::string second_reference;         ///< a second reach table ("": none)
   std::vector<std::string> k_ablation;  ///< methods of the K-ablation table
+  /// Per method key, the learning rates of its sweep (one rate: not swept); the method's runs are those at
+  /// the chosen rate. A method not in the map has its runs directly in <task>/<method>/seed<k>.
+  std::map<std::string, std::vector<double>> learning_rates;
+  uint64_t sweep_seed = 0;  ///< the seed of the sweep runs
+  /// Extra reach tables at the reference's held-out reward after this many of its reward queries (the
+  /// last evaluation at or below the budget), besides the one at its final level.
+  std::vector<int64_t> reference_budgets;
+  /// The DDIM η of the second held-out evaluation of every final LoRA (kSecondEtaFile); none: not made.
+  std::optional<double> second_eta;
 };
 
 /// One held-out evaluation of a run (an "eval" record of metrics.jsonl).
@@ -49,7 +59,17 @@ struct RunRecord {
   int64_t reward_queries = 0;  ///< totals of the last step record
   int64_t unet_evals = 0;
   double wall_time = 0;
+  /// The final LoRA's held-out reward at the benchmark's second η (eval_second_eta.json), when measured.
+  std::optional<double> second_eta_reward;
+  /// DDPO's PPO diagnostics on the optimizer steps that re-use samples (ratio ≠ 1): clip fraction and
+  /// approximate KL per step.
+  std::vector<double> clip_fractions;
+  std::vector<double> approx_kls;
 };
+
+/// The file in a finished run folder that holds its final LoRA's evaluation at the benchmark's second η
+/// ({"eta": η, "eval_reward_mean": ...}).
+inline constexpr const char* kSecondEtaFile = "eval_second_eta.json";
 
 /// True when `run_dir` holds a finished run: config.json, a step record and an eval record at
 /// train.steps in metrics.jsonl, and lora_final.safetensors.
