@@ -253,9 +253,9 @@ TEST(EfficiencyBenchmark, ShippedPresetPlansValidRuns) {
   ASSERT_EQ(preset.tasks.size(), 2U);
   EXPECT_EQ(runs.size(), 2U * (6U * 3U + 1U));
   EXPECT_EQ(waiting.size(), 2U * 6U);
-  EXPECT_EQ(runs[0].dir, "runs/bench-efficiency/compressibility/draft-lv/lr0.0003/seed0");
-  EXPECT_EQ(runs[2].dir, "runs/bench-efficiency/compressibility/draft-lv/lr0.003/seed0");
-  EXPECT_EQ(runs[19].task, "detail");
+  EXPECT_EQ(runs[0].dir, "runs/bench-efficiency/detail/draft-lv/lr0.0003/seed0");
+  EXPECT_EQ(runs[2].dir, "runs/bench-efficiency/detail/draft-lv/lr0.003/seed0");
+  EXPECT_EQ(runs[19].task, "compressibility");
   for (const auto& run : runs) {
     const json& c = run.config;
     EXPECT_EQ(c["out_dir"], run.dir);
@@ -329,7 +329,7 @@ TEST(EfficiencyBenchmark, SweepChoosesTheBestRateAndPlansTheOtherSeedsAtIt) {
   write_run(method + "lr0.001/seed1", 2, {{0, 0, -5.0}, {1, 4, -3.5}, {2, 8, -2.2}}, {});
   write_run(method + "lr0.003/seed1", 2, {{0, 0, -5.0}, {1, 4, 9.0}, {2, 8, 9.0}}, {});  // not its rate: ignored
   const json report = draft::write_efficiency_report(preset.report_spec());
-  const json& task = report["tasks"][1];
+  const json& task = report["tasks"][0];
   const json& m = method_of(task, "draft-1");
   EXPECT_EQ(m["lr"], 1e-3);
   EXPECT_EQ(m["seeds"], json::array({0, 1}));
