@@ -411,7 +411,7 @@ TEST(EfficiencyBenchmark, SelectionAndPresetErrorsNameTheKey) {
                       "method_order"),
             std::string::npos);
   const std::string k = error_of({{"methods", {{"draft-1", {{"config", {{"method", {{"k", 50}}}}}}}}}});
-  EXPECT_NE(k.find("run compressibility/draft-1/lr0.0003/seed0"), std::string::npos) << k;
+  EXPECT_NE(k.find("run detail/draft-1/lr0.0003/seed0"), std::string::npos) << k;
   EXPECT_NE(k.find("method.k"), std::string::npos) << k;
   EXPECT_NE(error_of({{"lr_sweep", {1e-3, -1.0}}}).find("learning rates must be positive"), std::string::npos);
   EXPECT_NE(error_of({{"methods", {{"ddpo", {{"seeds", {7}}}}}}}).find("methods.ddpo.seeds holds 7"),

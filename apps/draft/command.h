@@ -18,6 +18,7 @@ Command add_doctor_command(CLI::App& root);
 Command add_sample_command(CLI::App& root);
 Command add_pretrain_command(CLI::App& root);
 Command add_eval_command(CLI::App& root);
+Command add_probe_command(CLI::App& root);
 Command add_score_command(CLI::App& root);
 Command add_lora_command(CLI::App& root);
 Command add_plot_command(CLI::App& root);

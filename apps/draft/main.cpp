@@ -51,6 +51,7 @@ int main(int argc, char** argv) {
       draft::cli::add_sample_command(app),
       draft::cli::add_pretrain_command(app),
       draft::cli::add_eval_command(app),
+      draft::cli::add_probe_command(app),
       draft::cli::add_score_command(app),
       draft::cli::add_lora_command(app),
       draft::cli::add_plot_command(app),

@@ -33,16 +33,25 @@ inline std::string reward_list_text() {
   return text;
 }
 
-inline void add_reward_flags(CLI::App* sub, RewardFlags& flags) {
-  sub->add_option("--reward", flags.spec,
-                  "reward spec: NAME[:KEY=VALUE...][:WEIGHT], comma-separated terms are summed "
-                  "(e.g. classifier:1,jpeg-proxy:-0.1). Rewards:" + reward_list_text())
-      ->required();
+/// The help text of --reward.
+inline std::string reward_spec_help() {
+  return "reward spec: NAME[:KEY=VALUE...][:WEIGHT], comma-separated terms are summed "
+         "(e.g. classifier:1,jpeg-proxy:-0.1). Rewards:" + reward_list_text();
+}
+
+/// --reward-weights and --models-dir: where rewards find their weights (a command whose --reward takes
+/// several specs registers that flag itself).
+inline void add_reward_location_flags(CLI::App* sub, RewardFlags& flags) {
   sub->add_option("--reward-weights", flags.weights_dir,
                   "folder of reward weights (CLIP, PickScore, HPSv2, aesthetic head); default "
                   "$DRAFT_REWARD_WEIGHTS or models/rewards");
   sub->add_option("--models-dir", flags.models_dir, "folder of the shipped models (fashion-classifier/)")
       ->capture_default_str();
+}
+
+inline void add_reward_flags(CLI::App* sub, RewardFlags& flags) {
+  sub->add_option("--reward", flags.spec, reward_spec_help())->required();
+  add_reward_location_flags(sub, flags);
 }
 
 }  // namespace draft::cli

@@ -74,15 +74,9 @@ FinetuneRun::FinetuneRun(const FinetuneConfig& config, bool resume)
   // The held-out evaluation may measure another reward than the one trained on (e.g. train on jpeg-proxy,
   // report the true jpeg size).
   if (!config_.eval.reward.empty()) eval_reward_ = make_reward(config_.eval.reward, reward_context);
-  // LoRA's A is drawn from the global generator: seed it from the run's seed (and restore it after), so
-  // that a run and its resumed twin start from the same adapter.
-  {
-    at::Generator global = at::detail::getDefaultCPUGenerator();
-    const at::Tensor saved = global.get_state();
-    global.set_current_seed(derive_seed(config_.train.seed, 0, -1));
-    network_ = inject_lora(sd_.unet, config_.lora);
-    global.set_state(saved);
-  }
+  // LoRA's A is drawn from a generator seeded from the run's seed, so that a run and its resumed twin start
+  // from the same adapter.
+  network_ = inject_lora(sd_.unet, config_.lora, derive_seed(config_.train.seed, 0, -1));
   params_ = network_.parameters();
   lora_holder_ = std::make_shared<LoRAHolder>(network_);
   optimizer_ = std::make_unique<torch::optim::AdamW>(

@@ -163,6 +163,20 @@ LoRANetwork inject_lora(UNet2DCondition& unet, const LoRAConfig& config) {
   return network;
 }
 
+LoRANetwork inject_lora(UNet2DCondition& unet, const LoRAConfig& config, uint64_t seed) {
+  at::Generator global = at::detail::getDefaultCPUGenerator();
+  const at::Tensor saved = global.get_state();
+  global.set_current_seed(seed);
+  try {
+    LoRANetwork network = inject_lora(unet, config);
+    global.set_state(saved);
+    return network;
+  } catch (...) {
+    global.set_state(saved);
+    throw;
+  }
+}
+
 std::vector<std::pair<std::string, LoRALinear>> lora_modules(UNet2DCondition& unet) {
   std::vector<std::pair<std::string, LoRALinear>> out;
   for (const auto& slot : lora_slots(unet)) {

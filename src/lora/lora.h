@@ -89,6 +89,11 @@ struct LoRANetwork {
 /// matches no layer.
 LoRANetwork inject_lora(UNet2DCondition& unet, const LoRAConfig& config);
 
+/// inject_lora with the adapters' A drawn from LibTorch's default CPU generator seeded with `seed`, its
+/// state restored after: the same seed gives the same adapter (a run and its resumed twin, `draft probe`
+/// and a fine-tuning run with the same seed) whatever was drawn before.
+LoRANetwork inject_lora(UNet2DCondition& unet, const LoRAConfig& config, uint64_t seed);
+
 /// Every LoRALinear currently in the UNet, with its module name.
 std::vector<std::pair<std::string, LoRALinear>> lora_modules(UNet2DCondition& unet);
 
