@@ -184,11 +184,11 @@ TEST(JpegProxyReward, RanksFashionImagesLikeTheTrueSize) {
 }
 
 // A 1-channel "garment" on a black background: a textured square (values in [0.3, 1]) at rows and
-// columns [6, 22) of a 28 x 28 image, far from the threshold 0.1, so finite differences never flip the mask.
+// columns [12, 28) of a 40 x 40 image.
 at::Tensor garment_image(int64_t seed) {
   torch::manual_seed(seed);
-  at::Tensor image = torch::zeros({1, 1, 28, 28}, torch::kDouble);
-  image.slice(2, 6, 22).slice(3, 6, 22).copy_(0.3 + 0.7 * torch::rand({16, 16}, torch::kDouble));
+  at::Tensor image = torch::zeros({1, 1, 40, 40}, torch::kDouble);
+  image.slice(2, 12, 28).slice(3, 12, 28).copy_(0.3 + 0.7 * torch::rand({16, 16}, torch::kDouble));
   return image;
 }
 
@@ -200,14 +200,25 @@ double detail_by_hand(const at::Tensor& image, double threshold) {
   auto at = [&](int64_t i, int64_t j) {
     return y[std::clamp<int64_t>(i, 0, h - 1)][std::clamp<int64_t>(j, 0, w - 1)];
   };
+  auto inside = [&](int64_t i, int64_t j) {  // the 5x5 mean over the pixels inside the image
+    if (threshold < 0) return true;
+    double sum = 0, count = 0;
+    for (int64_t a = i - 2; a <= i + 2; ++a) {
+      for (int64_t b = j - 2; b <= j + 2; ++b) {
+        if (a < 0 || a >= h || b < 0 || b >= w) continue;
+        sum += y[a][b];
+        count += 1;
+      }
+    }
+    return sum / count > threshold;
+  };
   double sum = 0, area = 0;
   for (int64_t i = 0; i < h; ++i) {
     for (int64_t j = 0; j < w; ++j) {
-      bool interior = true;  // the pixel and its 8 neighbours inside the image are above the threshold
-      for (int64_t di = -1; di <= 1; ++di) {
-        for (int64_t dj = -1; dj <= 1; ++dj) {
-          const int64_t a = i + di, b = j + dj;
-          if (a >= 0 && a < h && b >= 0 && b < w && y[a][b] <= threshold) interior = false;
+      bool interior = true;  // every pixel of the 7x7 window inside the image is inside the garment
+      for (int64_t a = i - 3; a <= i + 3 && interior; ++a) {
+        for (int64_t b = j - 3; b <= j + 3; ++b) {
+          if (a >= 0 && a < h && b >= 0 && b < w && !inside(a, b)) interior = false;
         }
       }
       if (!interior) continue;
@@ -222,14 +233,19 @@ double detail_by_hand(const at::Tensor& image, double threshold) {
 TEST(DetailReward, LogOfTheGarmentsMeanSquaredLaplacian) {
   auto detail = draft::make_reward("detail");
   const at::Tensor image = garment_image(0);
-  EXPECT_NEAR(detail->score(image, {}).item<double>(), detail_by_hand(image, 0.1), 1e-12);
+  EXPECT_NEAR(detail->score(image, {}).item<double>(), detail_by_hand(image, 0.2), 1e-12);
   // A flat garment scores log(1e-4); texture scores more; colour images are scored as their luma.
   at::Tensor flat = torch::zeros_like(image);
-  flat.slice(2, 6, 22).slice(3, 6, 22).fill_(0.6);
+  flat.slice(2, 12, 28).slice(3, 12, 28).fill_(0.6);
   EXPECT_NEAR(detail->score(flat, {}).item<double>(), std::log(1e-4), 1e-9);
   EXPECT_GT(detail->score(image, {}).item<double>(), std::log(1e-4) + 3.0);
-  EXPECT_NEAR(detail->score(image.expand({1, 3, 28, 28}), {}).item<double>(), detail->score(image, {}).item<double>(),
+  EXPECT_NEAR(detail->score(image.expand({1, 3, 40, 40}), {}).item<double>(), detail->score(image, {}).item<double>(),
               1e-9);
+  // Dark specks inside the garment stay inside the scored region (and raise the score).
+  at::Tensor specks = image.clone();
+  specks.slice(2, 16, 24, 3).slice(3, 16, 24, 3).zero_();
+  EXPECT_GT(detail->score(specks, {}).item<double>(), detail->score(image, {}).item<double>());
+  EXPECT_NEAR(detail->score(specks, {}).item<double>(), detail_by_hand(specks, 0.2), 1e-12);
   // threshold < 0: the whole image, silhouette edges included.
   auto whole = draft::make_reward("detail:threshold=-1");
   EXPECT_EQ(whole->name(), "detail:threshold=-1");
@@ -245,11 +261,11 @@ TEST(DetailReward, GradientMatchesFiniteDifferences) {
 TEST(DetailReward, NoiseInTheBackgroundNeitherScoresNorGetsAGradient) {
   auto detail = draft::make_reward("detail");
   const at::Tensor image = garment_image(4);
-  // Background noise below the threshold, two pixels or more away from the garment's interior.
+  // Background noise (its 5x5 mean below the threshold), six pixels or more away from the garment.
   at::Tensor noisy = image.clone();
-  const at::Tensor noise = 0.09 * torch::rand({1, 1, 28, 28}, torch::kDouble);
-  at::Tensor far = torch::ones({1, 1, 28, 28}, torch::kDouble);
-  far.slice(2, 4, 24).slice(3, 4, 24).zero_();
+  const at::Tensor noise = 0.15 * torch::rand({1, 1, 40, 40}, torch::kDouble);
+  at::Tensor far = torch::ones({1, 1, 40, 40}, torch::kDouble);
+  far.slice(2, 6, 34).slice(3, 6, 34).zero_();
   noisy += noise * far;
   EXPECT_EQ(detail->score(noisy, {}).item<double>(), detail->score(image, {}).item<double>());
   at::Tensor x = noisy.clone().requires_grad_(true);
