@@ -64,6 +64,7 @@ inline pid_t spawn_process(const std::vector<std::string>& argv, const std::map<
 
 /// The exit status of `pid` (128 + signal when killed), or -1 after `seconds` (the child is then killed).
 inline int wait_for(pid_t pid, double seconds) {
+  if (pid <= 0) return -1;  // a failed spawn: kill(-1, ...) below would reach every process of the user
   const auto deadline = std::chrono::steady_clock::now() + std::chrono::duration<double>(seconds);
   while (std::chrono::steady_clock::now() < deadline) {
     int status = 0;

@@ -1,7 +1,9 @@
 // draft finetune's trainer on the shipped embedded model with tiny settings: config round trip and
 // validation, the run folder, exact resume after an interruption, the NaN guard, and refusing a
 // non-differentiable reward.
+#include <atomic>
 #include <filesystem>
+#include <limits>
 
 #include <gtest/gtest.h>
 #include <torch/torch.h>
@@ -31,6 +33,28 @@ class NanReward : public draft::Reward {
 DRAFT_REGISTER_REWARD("test-nan", "always NaN",
                       [](const draft::RewardOptions&, const draft::RewardContext&) -> draft::RewardPtr {
                         return std::make_shared<NanReward>();
+                      });
+
+// A reward that misbehaves on some calls: call 3n+1 returns NaN for one image, call 3n+2 returns finite
+// values whose gradient is infinite; the others are the mean brightness.
+std::atomic<int> g_flaky_calls{0};
+class FlakyReward : public draft::Reward {
+ public:
+  at::Tensor score(const at::Tensor& images, const std::vector<std::string>&) override {
+    const int call = g_flaky_calls++;
+    at::Tensor x = images.clone();
+    if (call % 3 == 2 && x.requires_grad()) {
+      x.register_hook([](const at::Tensor& g) { return g * std::numeric_limits<double>::infinity(); });
+    }
+    at::Tensor r = x.mean({1, 2, 3});
+    if (call % 3 == 1) r = r.index_put({torch::tensor({0})}, torch::tensor(std::numeric_limits<float>::quiet_NaN()));
+    return r;
+  }
+  std::string name() const override { return "test-flaky"; }
+};
+DRAFT_REGISTER_REWARD("test-flaky", "NaN or an infinite gradient on two calls in three",
+                      [](const draft::RewardOptions&, const draft::RewardContext&) -> draft::RewardPtr {
+                        return std::make_shared<FlakyReward>();
                       });
 
 draft::FinetuneConfig tiny(const std::string& out) {
@@ -206,6 +230,41 @@ TEST(Finetune, NonFiniteStepsAreSkippedThenStopTheRun) {
   const auto metrics = draft::read_metrics(dir.file("run/metrics.jsonl"));
   ASSERT_EQ(metrics.size(), 1U);  // the first bad step is logged as skipped; the second stops the run
   EXPECT_TRUE(metrics[0]["skipped"].get<bool>());
+}
+
+// A reward that is NaN on some steps and has infinite gradients on others: those steps are skipped (logged
+// as such, AdamW untouched), the others train, and the run ends with finite LoRA weights.
+TEST(Finetune, IntermittentNaNRewardsAndInfiniteGradientsAreSkipped) {
+  TempDir dir;
+  auto config = tiny(dir.file("run"));
+  config.reward = "test-flaky";
+  config.method.name = "draft-k";
+  config.method.k = 1;
+  config.train.steps = 9;
+  config.train.max_bad_steps = 3;
+  config.eval.every = 0;
+  g_flaky_calls = 0;
+  draft::FinetuneHooks quiet;
+  quiet.quiet = true;
+  const auto summary = draft::run_finetune(config, false, quiet);
+  EXPECT_EQ(summary.steps_done, 9);
+  EXPECT_EQ(summary.skipped_steps, 6);  // one call per step: steps 2, 3, 5, 6, 8 and 9
+  int skipped = 0, trained = 0;
+  for (const auto& record : draft::read_metrics(dir.file("run/metrics.jsonl"))) {
+    if (!record.contains("skipped")) continue;
+    (record["skipped"].get<bool>() ? skipped : trained) += 1;
+  }
+  EXPECT_EQ(skipped, 6);
+  EXPECT_EQ(trained, 3);
+  bool changed = false;
+  for (const auto& [name, tensor] : read_lora(dir.file("run/lora_final.safetensors"))) {
+    EXPECT_TRUE(torch::isfinite(tensor).all().item<bool>()) << name;
+    const bool up = name.size() > 9 && name.compare(name.size() - 9, 9, "up.weight") == 0;  // B, zero at start
+    if (up || name.find("lora_B") != std::string::npos) {
+      changed = changed || tensor.abs().max().item<double>() > 0;
+    }
+  }
+  EXPECT_TRUE(changed) << "the finite steps should have trained the LoRA";
 }
 
 // DDPO needs only reward values: it trains on the true JPEG size, logs approx KL and the clip fraction,

@@ -1,9 +1,18 @@
-// Run folders: metrics logs, checkpoints that restore modules and AdamW state exactly, data order.
+// Run folders: metrics logs, checkpoints that restore modules and AdamW state exactly, data order, the
+// folder lock, and atomic writes that a failure never leaves half done.
+#include <sys/resource.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include <csignal>
 #include <filesystem>
+#include <fstream>
+#include <iterator>
 
 #include <gtest/gtest.h>
 #include <torch/torch.h>
 
+#include "io/atomic_file.h"
 #include "io/safetensors.h"
 #include "data/data_order.h"
 #include "util/seeds.h"
@@ -11,12 +20,19 @@
 #include "train/metrics.h"
 #include "train/resumable_run.h"
 #include "train/run_folder.h"
+#include "train/run_lock.h"
+#include "util/error.h"
 #include "support.h"
 
 namespace {
 
 using draft::test::expect_error;
 using draft::test::TempDir;
+
+std::string text_of(const std::string& path) {
+  std::ifstream in(path, std::ios::binary);
+  return {std::istreambuf_iterator<char>(in), std::istreambuf_iterator<char>()};
+}
 
 torch::nn::Sequential small_net() {
   // BatchNorm only to have buffers (running stats, a counter) in the checkpoint.
@@ -60,6 +76,105 @@ TEST(RunFolder, MetricsAppendReadAndTruncate) {
   draft::test::write_bytes(dir.file("bad.jsonl"), "{\"step\": 1}\n{oops\n");
   std::string message = expect_error([&] { draft::read_metrics(dir.file("bad.jsonl")); });
   EXPECT_NE(message.find("bad.jsonl:2"), std::string::npos) << message;
+}
+
+// A record cut short by a kill or a full disk has no newline: it is left out, and truncation (a resume)
+// rewrites the file without it, so the next record starts on a line of its own.
+TEST(RunFolder, ARecordCutShortIsLeftOutAndDroppedOnResume) {
+  TempDir dir;
+  draft::RunFolder run(dir.file("run"));
+  run.append_metrics({{"step", 1}});
+  {
+    std::ofstream out(run.metrics_path(), std::ios::app);
+    out << "{\"step\": 2, \"lo";
+  }
+  ASSERT_EQ(draft::read_metrics(run.metrics_path()).size(), 1u);
+  run.truncate_metrics_after(1);
+  run.append_metrics({{"step", 2}});
+  const auto records = draft::read_metrics(run.metrics_path());
+  ASSERT_EQ(records.size(), 2u);
+  EXPECT_EQ(records[1].at("step"), 2);
+}
+
+TEST(AtomicFile, CommitReplacesAndAFailureKeepsTheOldFile) {
+  TempDir dir;
+  const std::string path = dir.file("a.json");
+  draft::write_file_atomically(path, "old\n");
+  {
+    draft::AtomicFileWriter writer(path);
+    writer.write("half of a new fi");
+    EXPECT_TRUE(std::filesystem::exists(draft::temporary_path(path)));
+  }  // destroyed without commit: an exception on the way
+  EXPECT_FALSE(std::filesystem::exists(draft::temporary_path(path)));
+  EXPECT_EQ(text_of(path), "old\n");
+  draft::write_file_atomically(path, "new\n");
+  EXPECT_EQ(text_of(path), "new\n");
+  const std::string m = expect_error([&] { draft::write_file_atomically(dir.file("missing/a.json"), "x"); });
+  EXPECT_NE(m.find("missing/a.json"), std::string::npos) << m;
+  EXPECT_NE(m.find("does the folder exist?"), std::string::npos) << m;
+}
+
+// In a child process with a file-size limit and SIGXFSZ ignored, write() fails with EFBIG as it fails with
+// ENOSPC on a full disk: the error names the file and the cause, and the old file stays.
+TEST(AtomicFile, FullDiskNamesTheFileAndKeepsTheOldOne) {
+  TempDir dir;
+  const std::string path = dir.file("checkpoint.safetensors");
+  draft::write_file_atomically(path, "the last good checkpoint");
+  const std::string message_file = dir.file("message");
+  const pid_t pid = fork();
+  ASSERT_GE(pid, 0);
+  if (pid == 0) {
+    std::signal(SIGXFSZ, SIG_IGN);
+    const rlimit limit{4096, 4096};
+    setrlimit(RLIMIT_FSIZE, &limit);
+    std::string message = "no error";
+    try {
+      draft::write_file_atomically(path, std::string(100000, 'x'));
+    } catch (const draft::Error& e) {
+      message = e.what();
+    }
+    std::ofstream(message_file) << message;
+    _exit(0);
+  }
+  int status = 0;
+  waitpid(pid, &status, 0);
+  ASSERT_TRUE(WIFEXITED(status));
+  const std::string message = text_of(message_file);
+  EXPECT_NE(message.find(path), std::string::npos) << message;
+  EXPECT_NE(message.find("file-size limit"), std::string::npos) << message;
+  EXPECT_NE(message.find("the file on disk is unchanged"), std::string::npos) << message;
+  EXPECT_EQ(text_of(path), "the last good checkpoint");
+  EXPECT_FALSE(std::filesystem::exists(draft::temporary_path(path)));
+}
+
+TEST(RunLock, OneHolderAtATimeAndPartialFilesAreRemoved) {
+  TempDir dir;
+  std::filesystem::create_directories(dir.file("run/samples"));
+  {
+    draft::RunLock lock(dir.file("run"));
+    const std::string m = expect_error([&] { draft::RunLock again(dir.file("run")); });
+    EXPECT_NE(m.find("is in use by another draft process (pid " + std::to_string(getpid()) + ")"), std::string::npos)
+        << m;
+    EXPECT_NE(m.find("choose another run folder"), std::string::npos) << m;
+    // A second ResumableRun on the folder is refused the same way.
+    EXPECT_NE(expect_error([&] { draft::ResumableRun(dir.file("run"), true); }).find("in use"), std::string::npos);
+  }
+  // Released: taken again; the temporary files of killed writes are gone once a run opens the folder.
+  draft::test::write_bytes(dir.file("run/checkpoint.safetensors.tmp"), "torn");
+  draft::test::write_bytes(dir.file("run/samples/step_000002.png.tmp"), "torn");
+  draft::ResumableRun run(dir.file("run"), true);
+  EXPECT_FALSE(std::filesystem::exists(dir.file("run/checkpoint.safetensors.tmp")));
+  EXPECT_FALSE(std::filesystem::exists(dir.file("run/samples/step_000002.png.tmp")));
+}
+
+// The checkpoint records the thread counts of the process that wrote it (a resume with others warns).
+TEST(Checkpoint, RecordsTheThreadCounts) {
+  TempDir dir;
+  torch::nn::Sequential net = small_net();
+  draft::save_checkpoint(dir.file("c.safetensors"), {{"model.", net.ptr().get()}}, nullptr, {1, 0, 0}, {});
+  const auto info = draft::read_checkpoint_info(dir.file("c.safetensors"));
+  EXPECT_EQ(info.threads, at::get_num_threads());
+  EXPECT_NE(info.blas_threads, 0);
 }
 
 TEST(Checkpoint, RestoresModuleAndAdamWExactly) {
@@ -194,9 +309,11 @@ TEST(ResumableRun, ResumeRefusesChangedSettingsNamingEachKey) {
   changed["optimizer"]["beta1"] = 0.8;
   changed["train"]["steps"] = 20;
   changed["eval"]["every"] = 2;
-  draft::ResumableRun refused(run_dir, true);
-  EXPECT_TRUE(refused.resuming());
-  m = expect_error([&] { refused.start(changed, {"train.steps", "eval"}); });
+  {
+    draft::ResumableRun refused(run_dir, true);  // scoped: it holds the folder's lock while it lives
+    EXPECT_TRUE(refused.resuming());
+    m = expect_error([&] { refused.start(changed, {"train.steps", "eval"}); });
+  }
   EXPECT_NE(m.find("optimizer.lr: 0.001 -> 0.002"), std::string::npos) << m;
   EXPECT_NE(m.find("optimizer.beta1: 0.9 -> 0.8"), std::string::npos) << m;
   EXPECT_EQ(m.find("train.steps"), m.rfind("train.steps")) << m;  // named once: in the allow-list only

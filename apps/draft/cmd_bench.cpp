@@ -9,6 +9,7 @@
 #include "efficiency/efficiency_benchmark.h"
 #include "command.h"
 #include "model_threads.h"
+#include "output_paths.h"
 #include "util/error.h"
 #include "util/threads.h"
 
@@ -48,6 +49,7 @@ std::vector<uint64_t> parse_seeds(const std::string& text) {
 int run_bench_efficiency(const BenchFlags& f) {
   EfficiencyPreset preset = EfficiencyPreset::load(f.config, f.quick);
   if (!f.out.empty()) preset.out_dir = f.out;
+  check_output_folder(preset.out_dir, f.out.empty() ? "the preset's out_dir" : "--out");
   EfficiencySelection selection;
   selection.seeds = parse_seeds(f.seeds);
   selection.tasks = split_list(f.tasks);

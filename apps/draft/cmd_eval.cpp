@@ -9,7 +9,9 @@
 #include <torch/torch.h>
 
 #include "command.h"
+#include "flag_checks.h"
 #include "model_threads.h"
+#include "output_paths.h"
 #include "diffusion/pipeline_lora.h"
 #include "io/image_grid.h"
 #include "io/json_file.h"
@@ -84,6 +86,8 @@ void print_table(const EvalFlags& f, const RewardEvalResult& r) {
 }
 
 int run_eval(EvalFlags f) {
+  check_output_file(f.grid, "--grid");
+  check_output_file(f.json_file, "--json-file");
   f.eval.prompts = resolve_prompts(f.prompts, f.prompts_file);
   f.eval.models_dir = f.reward.models_dir;
   WeightsOptions weights;
@@ -131,13 +135,13 @@ Command add_eval_command(CLI::App& root) {
   sub->add_option("--lora", f->loras,
                   "LoRA file FILE[:SCALE] applied to --model (repeat to mix; the base for drift is then --model "
                   "without LoRA unless --base is given)");
-  sub->add_option("--n", f->eval.images_per_prompt, "images per prompt")->check(CLI::PositiveNumber)
+  sub->add_option("--n", f->eval.images_per_prompt, "images per prompt")->check(whole_number(1))
       ->capture_default_str();
   sub->add_option("--seed", f->eval.seed, "prompt i samples from seed + i")->capture_default_str();
-  sub->add_option("--steps", f->eval.steps, "DDIM steps")->check(CLI::PositiveNumber)->capture_default_str();
+  sub->add_option("--steps", f->eval.steps, "DDIM steps")->check(whole_number(1))->capture_default_str();
   sub->add_option("--guidance", f->eval.guidance_scale, "classifier-free guidance scale")->capture_default_str();
-  sub->add_option("--eta", f->eval.eta, "DDIM eta")->check(CLI::Range(0.0, 1.0))->capture_default_str();
-  sub->add_option("--batch-size", f->eval.batch_size, "images per pipeline call")->check(CLI::PositiveNumber)
+  sub->add_option("--eta", f->eval.eta, "DDIM eta")->check(real_number(0.0, 1.0))->capture_default_str();
+  sub->add_option("--batch-size", f->eval.batch_size, "images per pipeline call")->check(whole_number(1))
       ->capture_default_str();
   sub->add_option("--features", f->eval.features, "monitor feature space: auto, reward, classifier or pixels")
       ->check(CLI::IsMember({"auto", "reward", "classifier", "pixels"}))

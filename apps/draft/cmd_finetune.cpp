@@ -11,6 +11,8 @@
 #include "config_flags.h"
 #include "finetune/trainer.h"
 #include "model_threads.h"
+#include "output_paths.h"
+#include "rewards/reward_registry.h"
 #include "train/process_group.h"
 #include "util/error.h"
 
@@ -50,6 +52,10 @@ int run_finetune_command(FinetuneFlags& f) {
     config.out_dir = default_run_dir();
   }
   config.validate();
+  // Typos in what the run needs, before the run folder is made: a reward name, where the run can write.
+  check_reward_spec(config.reward);
+  if (!config.eval.reward.empty()) check_reward_spec(config.eval.reward);
+  if (main_rank) check_output_folder(config.out_dir, "--run-dir");
   use_model_threading(config.model);
   if (main_rank) std::cout << "run folder: " << config.out_dir << '\n';
   const FinetuneSummary s = run_finetune(config, f.run.resuming());

@@ -7,6 +7,7 @@
 #include <vector>
 
 #include "command.h"
+#include "output_paths.h"
 #include "diffusion/pipeline_lora.h"
 #include "lora/lora_file.h"
 #include "util/error.h"
@@ -22,6 +23,7 @@ struct LoRAFlags {
 };
 
 int run_merge(const LoRAFlags& f) {
+  check_output_folder(f.out, "--out");
   merge_lora_folder(f.model, f.loras, f.out);
   std::cout << "wrote " << f.out << " (" << f.model << " with " << f.loras.size() << " LoRA(s) merged)\n";
   return 0;
@@ -29,6 +31,7 @@ int run_merge(const LoRAFlags& f) {
 
 int run_convert(const LoRAFlags& f) {
   DRAFT_CHECK(f.loras.size() == 1, "draft lora convert: give exactly one --lora FILE (got ", f.loras.size(), ")");
+  check_output_file(f.out, "--out");
   const LoRASpec spec = parse_lora_spec(f.loras.front());
   // The UNet resolves kohya's underscore names back to module names and checks every shape.
   UNet2DCondition unet = load_unet(f.model + "/unet");

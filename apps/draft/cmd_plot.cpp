@@ -9,6 +9,7 @@
 #include <nlohmann/json.hpp>
 
 #include "command.h"
+#include "output_paths.h"
 #include "train/metrics.h"
 #include "io/svg_plot.h"
 #include "util/error.h"
@@ -65,7 +66,9 @@ int run_plot(const PlotFlags& f) {
     s.name = f.labels.empty() ? (f.runs.size() > 1 ? f.runs[i] : "") : f.labels[i];
     plot.series.push_back(std::move(s));
   }
+  // After the runs are read (a missing run folder is the clearer message), before anything is written.
   const std::string output = f.output.empty() ? f.runs.front() + "/" + f.y + ".svg" : f.output;
+  check_output_file(output, "-o");
   write_svg(output, plot);
   std::cout << "wrote " << output << '\n';
   return 0;

@@ -7,6 +7,8 @@
 
 #include "command.h"
 #include "config_flags.h"
+#include "flag_checks.h"
+#include "output_paths.h"
 #include "pretrain/classifier_training.h"
 #include "pretrain/text_to_image_training.h"
 #include "pretrain/vae_training.h"
@@ -31,13 +33,14 @@ struct RecipeFlags {
                                                    std::map<std::string, std::vector<std::string>>{{"--run-dir", {"--out"}}});
     sub->add_option("--stop-after", stop_after,
                     "stop with a checkpoint after N steps of this invocation (0: run to the end)")
-        ->check(CLI::NonNegativeNumber);
+        ->check(whole_number(0));
   }
 
   Config resolve() const {
     Config c = config->resolve(Config(), run);
     c.stop_after_steps = stop_after;
     c.resume = run.resuming();
+    check_output_folder(c.out_dir, "--run-dir");
     return c;
   }
 };

@@ -12,6 +12,7 @@
 #include <torch/torch.h>
 
 #include "command.h"
+#include "flag_checks.h"
 #include "data/fashion_mnist.h"
 #include "data/prompt_file.h"
 #include "diffusion/pipeline_lora.h"
@@ -21,6 +22,7 @@
 #include "io/svg_plot.h"
 #include "lora/lora.h"
 #include "model_threads.h"
+#include "output_paths.h"
 #include "reward_flags.h"
 #include "util/error.h"
 #include "util/log.h"
@@ -246,7 +248,9 @@ void write_plot(const ProbeFlags& f, const DecisionTimeResult& d) {
 
 int run_probe(ProbeFlags f) {
   const auto start = std::chrono::steady_clock::now();
-  // 1. Settings, checked before anything is loaded.
+  // 1. Settings and output paths, checked before anything is loaded.
+  check_output_file(f.plot, "--plot");
+  check_output_file(f.json_file, "--json-file");
   const std::vector<std::string> prompts = probe_prompts(f);
   f.decision.prompts = prompts;
   f.gradients.prompts = prompts;
@@ -329,25 +333,25 @@ Command add_probe_command(CLI::App& root) {
   sub->add_option("--prompts", f->prompts_file,
                   "file with one prompt per line (default without --prompt: one prompt per Fashion-MNIST class)");
   sub->add_option("--lora", f->loras, "LoRA file FILE[:SCALE] applied to --model first (repeat to mix)");
-  sub->add_option("--steps", f->decision.steps, "N DDIM steps")->check(CLI::PositiveNumber)->capture_default_str();
+  sub->add_option("--steps", f->decision.steps, "N DDIM steps")->check(whole_number(1))->capture_default_str();
   sub->add_option("--guidance", f->decision.guidance_scale, "classifier-free guidance scale (<= 1 disables it)")
       ->capture_default_str();
   sub->add_option("--trajectories", f->decision.trajectories, "P reference trajectories (decision time)")
-      ->check(CLI::PositiveNumber)->capture_default_str();
+      ->check(whole_number(1))->capture_default_str();
   sub->add_option("--completions", f->decision.completions, "M completions per trajectory and k (at least 2)")
-      ->capture_default_str();
+      ->capture_default_str();  // validate() says why at least 2
   sub->add_option("--stride", f->decision.stride, "measure every S-th k (k = N-1 always)")
-      ->check(CLI::PositiveNumber)->capture_default_str();
+      ->check(whole_number(1))->capture_default_str();
   sub->add_option("--batch-size", f->decision.batch_size, "samples per model call (decision time)")
-      ->check(CLI::PositiveNumber)->capture_default_str();
+      ->check(whole_number(1))->capture_default_str();
   sub->add_option("--grad-batches", f->gradients.batches, "G batches for the gradient agreement")
-      ->check(CLI::PositiveNumber)->capture_default_str();
+      ->check(whole_number(1))->capture_default_str();
   sub->add_option("--grad-batch-size", f->gradients.batch_size, "B samples per gradient batch")
-      ->check(CLI::PositiveNumber)->capture_default_str();
+      ->check(whole_number(1))->capture_default_str();
   sub->add_option("--k", f->gradients.ks, "truncations K to compare, comma-separated (N, full DRaFT, is always added)")
       ->delimiter(',')->capture_default_str();
   sub->add_option("--lora-rank", f->lora_rank, "rank of the fresh LoRA whose gradient is measured")
-      ->check(CLI::PositiveNumber)->capture_default_str();
+      ->check(whole_number(1))->capture_default_str();
   sub->add_flag("--no-gradients", f->no_gradients, "skip the gradient agreement (part b)");
   sub->add_option("--seed", f->decision.seed, "seed of the prompts' x_T and every draw")->capture_default_str();
   sub->add_flag("--json", f->json, "print JSON instead of the tables");

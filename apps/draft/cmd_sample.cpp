@@ -5,7 +5,9 @@
 #include <torch/torch.h>
 
 #include "command.h"
+#include "flag_checks.h"
 #include "model_threads.h"
+#include "output_paths.h"
 #include "data/prompt_file.h"
 #include "diffusion/pipeline_lora.h"
 #include "diffusion/text_to_image.h"
@@ -36,6 +38,8 @@ struct SampleFlags {
 };
 
 int run_sample(SampleFlags f) {
+  check_output_file(f.output, "-o");
+  check_output_file(f.save_tensor, "--save-tensor");
   f.t2i.prompts = resolve_prompts(f.prompts, f.prompts_file);
   if (f.negative_given) f.t2i.negative_prompts = {f.negative_prompt};
 
@@ -81,22 +85,22 @@ Command add_sample_command(CLI::App& root) {
   sub->add_option("--prompts", f->prompts_file, "file with one prompt per line (instead of --prompt)");
   sub->add_option("--negative-prompt", f->negative_prompt, "negative prompt for classifier-free guidance")
       ->each([f](const std::string&) { f->negative_given = true; });
-  sub->add_option("--n", f->t2i.images_per_prompt, "images per prompt")->check(CLI::PositiveNumber)
+  sub->add_option("--n", f->t2i.images_per_prompt, "images per prompt")->check(whole_number(1))
       ->capture_default_str();
-  sub->add_option("--steps", f->t2i.steps, "DDIM steps")->check(CLI::PositiveNumber)->capture_default_str();
+  sub->add_option("--steps", f->t2i.steps, "DDIM steps")->check(whole_number(1))->capture_default_str();
   sub->add_option("--guidance", f->t2i.guidance_scale, "classifier-free guidance scale (<= 1 disables it)")
       ->capture_default_str();
-  sub->add_option("--eta", f->t2i.eta, "DDIM eta (0 deterministic, 1 ancestral)")->check(CLI::Range(0.0, 1.0))
+  sub->add_option("--eta", f->t2i.eta, "DDIM eta (0 deterministic, 1 ancestral)")->check(real_number(0.0, 1.0))
       ->capture_default_str();
   sub->add_option("--seed", f->t2i.seed, "seed of the CPU generator (diffusers-compatible)")->capture_default_str();
   sub->add_option("--height", f->t2i.height, "image height in pixels (default: the model's size)")
-      ->check(CLI::NonNegativeNumber);
+      ->check(whole_number(0, kMaxImageSide));
   sub->add_option("--width", f->t2i.width, "image width in pixels (default: the model's size)")
-      ->check(CLI::NonNegativeNumber);
+      ->check(whole_number(0, kMaxImageSide));
   sub->add_option("--clip-skip", f->t2i.clip_skip, "use the text encoder's (k+1)-th last layer")
-      ->check(CLI::NonNegativeNumber);
+      ->check(whole_number(0));
   sub->add_option("-o,--output", f->output, "output PNG (a grid of all images)")->capture_default_str();
-  sub->add_option("--columns", f->columns, "images per grid row (default: --n)")->check(CLI::NonNegativeNumber);
+  sub->add_option("--columns", f->columns, "images per grid row (default: --n)")->check(whole_number(0));
   sub->add_option("--save-tensor", f->save_tensor, "also save the float images and latents as .safetensors");
   sub->add_option("--dtype", f->dtype, "compute dtype: f32, f16, bf16 or f64")->capture_default_str();
   sub->add_option("--device", f->device, "cpu, cuda or cuda:N")->capture_default_str();

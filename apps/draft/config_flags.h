@@ -5,6 +5,7 @@
 
 #include <filesystem>
 #include <functional>
+#include <limits>
 #include <map>
 #include <memory>
 #include <string>
@@ -13,6 +14,7 @@
 #include <CLI/CLI.hpp>
 #include <nlohmann/json.hpp>
 
+#include "flag_checks.h"
 #include "io/config_table.h"
 #include "io/json_file.h"
 #include "util/error.h"
@@ -53,12 +55,12 @@ class ConfigFlags {
       const nlohmann::json def = key.get(defaults);
       switch (key.kind) {
         case ConfigKind::kBool: add<bool>(names, key, def); break;
-        case ConfigKind::kInt: add<int64_t>(names, key, def); break;
+        case ConfigKind::kInt: add<int64_t>(names, key, def)->check(any_int64()); break;
         case ConfigKind::kUInt: add<uint64_t>(names, key, def); break;
         case ConfigKind::kNumber: add<double>(names, key, def); break;
         case ConfigKind::kString: add<std::string>(names, key, def); break;
         case ConfigKind::kStringList: add<std::vector<std::string>>(names, key, def); break;
-        case ConfigKind::kIntList: add<std::vector<int64_t>>(names, key, def); break;
+        case ConfigKind::kIntList: add<std::vector<int64_t>>(names, key, def)->check(any_int64()); break;
         case ConfigKind::kObject: fail("config key '", key.path, "' is an object and cannot have a flag");
       }
     }
@@ -95,14 +97,23 @@ class ConfigFlags {
   }
 
  private:
+  // The config's validate() checks each key's range with a message naming the key; this only refuses what
+  // would not survive conversion (CLI11 clamps an overflowing number to INT64_MAX, which then passes).
+  static CLI::Validator any_int64() {
+    CLI::Validator v = whole_number(std::numeric_limits<int64_t>::min(), std::numeric_limits<int64_t>::max());
+    v.description("");  // --help shows no bound this wide
+    return v;
+  }
+
   template <typename T>
-  void add(const std::string& names, const ConfigKey<Config>& key, const nlohmann::json& def) {
+  CLI::Option* add(const std::string& names, const ConfigKey<Config>& key, const nlohmann::json& def) {
     auto value = std::make_shared<T>(def.get<T>());
     CLI::Option* option = app_->add_option(names, *value, key.help)->capture_default_str();
     nlohmann::json::json_pointer pointer("/" + slash_path(key.path));
     setters_.push_back([option, value, pointer](nlohmann::json& j) {
       if (option->count() > 0) j[pointer] = *value;
     });
+    return option;
   }
 
   static std::string slash_path(std::string path) {

@@ -8,6 +8,7 @@
 #include <torch/version.h>
 
 #include "command.h"
+#include "flag_checks.h"
 #include "util/error.h"
 #include "util/log.h"
 #include "util/threads.h"
@@ -38,10 +39,10 @@ int main(int argc, char** argv) {
   std::string log_level = "info";
   app.add_option("--threads", threads,
                  "CPU threads for LibTorch and OpenBLAS (default: OMP_NUM_THREADS, else all available cores)")
-      ->check(CLI::NonNegativeNumber);
+      ->check(draft::cli::whole_number(0, draft::cli::kMaxThreads));
   app.add_option("--blas-threads", blas_threads,
                  "OpenBLAS threads (default: --threads, or 1 for the embedded model's small tensors)")
-      ->check(CLI::NonNegativeNumber);
+      ->check(draft::cli::whole_number(0, draft::cli::kMaxThreads));
   app.add_option("--log-level", log_level, "trace, debug, info, warn, error or off")
       ->check(CLI::IsMember({"trace", "debug", "info", "warn", "error", "off"}));
 

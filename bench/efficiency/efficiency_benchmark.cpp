@@ -6,7 +6,6 @@
 #include <chrono>
 #include <cmath>
 #include <filesystem>
-#include <fstream>
 #include <set>
 
 #include <fmt/format.h>
@@ -16,9 +15,12 @@
 #include "finetune/finetune_config.h"
 #include "finetune/trainer.h"
 #include "io/json_file.h"
+#include "io/json_value.h"
 #include "rewards/reward_evaluation.h"
 #include "rewards/reward_registry.h"
+#include "train/metrics.h"
 #include "train/resumable_run.h"
+#include "train/run_lock.h"
 #include "util/error.h"
 
 namespace draft {
@@ -45,11 +47,10 @@ template <typename T>
 T get(const nlohmann::json& object, const std::string& key, const std::string& path, const std::string& source,
       const T& fallback) {
   if (!object.contains(key) || object.at(key).is_null()) return fallback;
-  try {
-    return object.at(key).get<T>();
-  } catch (const nlohmann::json::exception&) {
-    fail(source, ": key '", path.empty() ? "" : path + ".", key, "' has the wrong type: ", object.at(key).dump());
-  }
+  T value{};
+  DRAFT_CHECK(json_to(object.at(key), value), source, ": key '", path.empty() ? "" : path + ".", key,
+              "' has the wrong type: ", object.at(key).dump());
+  return value;
 }
 
 template <typename T>
@@ -157,13 +158,8 @@ double evaluate_at_second_eta(const EfficiencyRun& run, double eta) {
   context.device = weights.device;
   if (weights.dtype == torch::kDouble) context.dtype = torch::kDouble;
   const RewardPtr reward = make_reward(config.eval.reward.empty() ? config.reward : config.eval.reward, context);
-  RewardEvalOptions eval;
-  eval.prompts = config.eval.prompts.empty() ? config.training_prompts() : config.eval.prompts;
-  eval.images_per_prompt = config.eval.images_per_prompt;
-  eval.steps = config.sampler.steps;
-  eval.guidance_scale = config.sampler.guidance_scale;
+  RewardEvalOptions eval = held_out_eval_options(config, config.training_prompts());
   eval.eta = eta;
-  eval.seed = config.eval.seed;
   eval.features = "pixels";  // only the mean is kept: no feature model to load
   const RewardEvalResult result = evaluate_reward(sd, *reward, eval);
   write_json_file(run.dir + "/" + kSecondEtaFile, {{"eta", eta},
@@ -390,6 +386,7 @@ void run_efficiency_benchmark(const EfficiencyPreset& preset, const EfficiencySe
     std::vector<EfficiencyRun> runs = plan_efficiency_runs(preset, selection, &waiting);
     for (const auto& run : runs) check_same_settings(run);  // before hours of training, not after
     fs::create_directories(preset.out_dir);
+    const RunLock lock(preset.out_dir);  // one benchmark process per folder; each run also locks its own
     const auto start = std::chrono::steady_clock::now();
     out << "benchmark: " << runs.size() << (runs.size() == 1 ? " run" : " runs") << " planned into "
         << preset.out_dir << (waiting.empty() ? "" : " (more follow the learning-rate sweeps)") << '\n';
@@ -459,11 +456,7 @@ void run_efficiency_benchmark(const EfficiencyPreset& preset, const EfficiencySe
                            duration_text(elapsed));
       }
       out.flush();
-      {
-        std::ofstream progress(preset.out_dir + "/progress.jsonl", std::ios::app);
-        DRAFT_CHECK(progress.good(), preset.out_dir, "/progress.jsonl: cannot append (is the folder writable?)");
-        progress << line.dump() << '\n';
-      }
+      append_metrics(preset.out_dir + "/progress.jsonl", line);  // one JSON line per run, as metrics.jsonl
       write_efficiency_report(spec);  // partial results are always on disk
     }
   } else {

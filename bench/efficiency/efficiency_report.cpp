@@ -10,6 +10,7 @@
 #include <fmt/format.h>
 
 #include "efficiency/efficiency_sweep.h"
+#include "io/atomic_file.h"
 #include "io/json_file.h"
 #include "io/svg_plot.h"
 #include "train/metrics.h"
@@ -542,13 +543,7 @@ nlohmann::json write_efficiency_report(const EfficiencyReportSpec& spec) {
   fs::create_directories(spec.out_dir);
   write_json_file(spec.out_dir + "/results.json", report);
   const std::string md_path = spec.out_dir + "/results.md";
-  {
-    std::ofstream out(md_path + ".tmp", std::ios::binary | std::ios::trunc);
-    DRAFT_CHECK(out.good(), md_path, ": cannot write the report (is the folder writable?)");
-    out << efficiency_report_markdown(report);
-    DRAFT_CHECK(out.good(), md_path, ": writing the report failed (disk full?)");
-  }
-  fs::rename(md_path + ".tmp", md_path);
+  write_file_atomically(md_path, efficiency_report_markdown(report));
   for (const auto& task : report["tasks"]) {
     write_plot(spec.out_dir + "/efficiency_" + task["key"].get<std::string>() + ".svg", task);
   }

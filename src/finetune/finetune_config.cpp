@@ -120,4 +120,16 @@ std::vector<std::string> FinetuneConfig::training_prompts() const {
   return read_prompt_file(prompts_file);
 }
 
+RewardEvalOptions held_out_eval_options(const FinetuneConfig& config,
+                                        const std::vector<std::string>& training_prompts) {
+  RewardEvalOptions eval;
+  eval.prompts = config.eval.prompts.empty() ? training_prompts : config.eval.prompts;
+  eval.images_per_prompt = config.eval.images_per_prompt;
+  eval.steps = config.sampler.steps;
+  eval.guidance_scale = config.sampler.guidance_scale;
+  eval.eta = config.eval.eta >= 0 ? config.eval.eta : config.sampler.eta;
+  eval.seed = config.eval.seed;
+  return eval;
+}
+
 }  // namespace draft

@@ -11,6 +11,7 @@
 
 #include "lora/lora.h"
 #include "finetune/method.h"
+#include "rewards/reward_evaluation.h"
 
 namespace draft {
 
@@ -91,6 +92,12 @@ struct FinetuneConfig {
   /// `prompts`, or the lines of prompts_file.
   std::vector<std::string> training_prompts() const;
 };
+
+/// The held-out evaluation (`eval.*`) as options of evaluate_reward: eval.prompts (else `training_prompts`),
+/// images per prompt, the sampler's steps and guidance, eval.eta (else sampler.eta) and eval.seed. The
+/// trainer's evaluations and the benchmark's judgement at a second η share it.
+RewardEvalOptions held_out_eval_options(const FinetuneConfig& config,
+                                        const std::vector<std::string>& training_prompts);
 
 /// Every `draft finetune` key, declared once: reading, writing, checks, the CLI flags and docs/config.md
 /// come from this table.

@@ -67,13 +67,7 @@ RewardEvalResult FinetuneRun::evaluate_shared(const RewardEvalOptions& eval) {
 }
 
 void FinetuneRun::evaluate(int64_t step) {
-  RewardEvalOptions eval;
-  eval.prompts = config_.eval.prompts.empty() ? prompts_ : config_.eval.prompts;
-  eval.images_per_prompt = config_.eval.images_per_prompt;
-  eval.steps = config_.sampler.steps;
-  eval.guidance_scale = config_.sampler.guidance_scale;
-  eval.eta = config_.eval.eta >= 0 ? config_.eval.eta : config_.sampler.eta;
-  eval.seed = config_.eval.seed;
+  const RewardEvalOptions eval = held_out_eval_options(config_, prompts_);
   const RewardEvalResult result = evaluate_shared(eval);
   if (!run_.writer()) return;
   std::filesystem::create_directories(run_.folder().file("samples"));

@@ -7,6 +7,7 @@
 #include <fstream>
 #include <sstream>
 
+#include "io/atomic_file.h"
 #include "util/error.h"
 
 namespace draft {
@@ -18,20 +19,15 @@ nlohmann::json read_json_file(const std::string& path) {
   buffer << in.rdbuf();
   try {
     return nlohmann::json::parse(buffer.str());
-  } catch (const nlohmann::json::parse_error& e) {
+  } catch (const nlohmann::json::exception& e) {
+    // parse_error, and out_of_range for a number too large for a double (1e400), which nlohmann throws as
+    // another type (fuzz/fuzz_config.cpp found it).
     fail(path, ": invalid JSON: ", e.what());
   }
 }
 
 void write_json_file(const std::string& path, const nlohmann::json& value) {
-  std::string tmp = path + ".tmp";
-  {
-    std::ofstream out(tmp, std::ios::binary | std::ios::trunc);
-    if (!out) fail(path, ": cannot create: ", std::strerror(errno));
-    out << value.dump(2) << '\n';
-    if (!out.good()) fail(path, ": write failed (disk full?)");
-  }
-  if (std::rename(tmp.c_str(), path.c_str()) != 0) fail(path, ": cannot move into place: ", std::strerror(errno));
+  write_file_atomically(path, value.dump(2) + "\n");
 }
 
 }  // namespace draft

@@ -10,7 +10,7 @@ namespace draft {
 /// Parses the JSON file at `path`; throws draft::Error naming the file and the parse position.
 nlohmann::json read_json_file(const std::string& path);
 
-/// Writes `value` to `path`, indented, through a temporary file renamed into place.
+/// Writes `value` to `path`, indented, atomically (io/atomic_file.h).
 void write_json_file(const std::string& path, const nlohmann::json& value);
 
 }  // namespace draft

@@ -13,6 +13,7 @@
 
 #include <torch/torch.h>
 
+#include "io/atomic_file.h"
 #include "util/error.h"
 
 namespace draft {
@@ -123,8 +124,7 @@ std::map<std::string, at::Tensor> SafeTensorsFile::load_all(const LoadOptions& o
 
 struct SafeTensorsWriter::Impl {
   std::string path;
-  std::string tmp_path;
-  std::ofstream out;
+  std::unique_ptr<AtomicFileWriter> out;
   std::vector<TensorInfo> tensors;
   std::size_t next = 0;
   bool closed = false;
@@ -134,7 +134,6 @@ SafeTensorsWriter::SafeTensorsWriter(const std::string& path, const std::vector<
                                      const std::map<std::string, std::string>& metadata)
     : impl_(std::make_unique<Impl>()) {
   impl_->path = path;
-  impl_->tmp_path = path + ".tmp";
   for (const auto& e : entries) impl_->tensors.push_back(TensorInfo{e.name, e.dtype, e.shape, 0, 0});
   std::string header;
   try {
@@ -144,21 +143,16 @@ SafeTensorsWriter::SafeTensorsWriter(const std::string& path, const std::vector<
   }
   // Pad with spaces so the data section starts 8-byte aligned, as the reference writer does.
   header.append((8 - header.size() % 8) % 8, ' ');
-  impl_->out.open(impl_->tmp_path, std::ios::binary | std::ios::trunc);
-  if (!impl_->out) fail(path, ": cannot create ", impl_->tmp_path, ": ", std::strerror(errno));
+  impl_->out = std::make_unique<AtomicFileWriter>(path);
   uint8_t size_bytes[8];
   uint64_t n = header.size();
   for (int i = 0; i < 8; ++i) size_bytes[i] = static_cast<uint8_t>(n >> (8 * i));
-  impl_->out.write(reinterpret_cast<const char*>(size_bytes), 8);
-  impl_->out.write(header.data(), static_cast<std::streamsize>(header.size()));
+  impl_->out->write(size_bytes, 8);
+  impl_->out->write(header);
 }
 
-SafeTensorsWriter::~SafeTensorsWriter() {
-  if (!impl_ || impl_->closed) return;
-  // An incomplete file must not appear under the real name.
-  impl_->out.close();
-  std::remove(impl_->tmp_path.c_str());
-}
+// An unfinished file never appears under the real name: AtomicFileWriter removes its temporary file.
+SafeTensorsWriter::~SafeTensorsWriter() = default;
 
 void SafeTensorsWriter::write(const std::string& name, const at::Tensor& tensor) {
   auto& im = *impl_;
@@ -171,8 +165,7 @@ void SafeTensorsWriter::write(const std::string& name, const at::Tensor& tensor)
   DRAFT_CHECK(tensor.sizes().vec() == info.shape, im.path, ": tensor '", name, "' was declared with shape ",
               c10::IntArrayRef(info.shape), " but has ", tensor.sizes());
   at::Tensor cpu = tensor.detach().to(torch::kCPU).contiguous();
-  im.out.write(static_cast<const char*>(cpu.data_ptr()), static_cast<std::streamsize>(info.nbytes()));
-  DRAFT_CHECK(im.out.good(), im.path, ": write failed (disk full?)");
+  im.out->write(cpu.data_ptr(), info.nbytes());
   ++im.next;
 }
 
@@ -181,12 +174,8 @@ void SafeTensorsWriter::close() {
   if (im.closed) return;
   DRAFT_CHECK(im.next == im.tensors.size(), im.path, ": closed after ", im.next, " of ", im.tensors.size(),
               " declared tensors; next missing: '", im.tensors[im.next].name, "'");
-  im.out.flush();
-  DRAFT_CHECK(im.out.good(), im.path, ": write failed (disk full?)");
-  im.out.close();
-  if (std::rename(im.tmp_path.c_str(), im.path.c_str()) != 0) {
-    fail(im.path, ": cannot move ", im.tmp_path, " into place: ", std::strerror(errno));
-  }
+  im.out->commit();
+  im.out.reset();
   im.closed = true;
 }
 

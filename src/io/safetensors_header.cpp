@@ -264,6 +264,18 @@ TensorInfo finish_entry(const PendingTensor& p, uint64_t data_size) {
   return t;
 }
 
+// What to do when the bytes are PyTorch's own format (torch.save: a zip archive since PyTorch 1.6, a bare
+// pickle before), the usual mistake: a .ckpt, .bin or .pt where a .safetensors file belongs. Asked only
+// once the file failed as safetensors, since a valid header's size can start with the same bytes.
+std::string pickle_hint(const uint8_t* bytes, std::size_t size) {
+  const bool zip = size >= 4 && std::memcmp(bytes, "PK\x03\x04", 4) == 0;
+  const bool pickle = size >= 2 && bytes[0] == 0x80 && bytes[1] >= 2 && bytes[1] <= 5;
+  if (!zip && !pickle) return "";
+  return std::string(" (it looks like a PyTorch ") + (zip ? "torch.save zip" : "pickle") +
+         " checkpoint, which draft never reads since loading one can run code; convert it once to .safetensors "
+         "with Python's safetensors.torch.save_file)";
+}
+
 }  // namespace
 
 const char* dtype_name(DType dtype) { return entry_for(dtype).name; }
@@ -285,7 +297,7 @@ int64_t TensorInfo::numel() const {
 SafeTensorsHeader parse_safetensors_header(const uint8_t* bytes, std::size_t size,
                                            const std::string& source) {
   auto bad = [&](const std::string& what) {
-    fail(source, ": not a valid safetensors file: ", what);
+    fail(source, ": not a valid safetensors file: ", what, pickle_hint(bytes, size));
   };
   if (size < 8) bad("it is " + std::to_string(size) + " bytes, shorter than the 8-byte header size");
   uint64_t header_size = 0;

@@ -10,6 +10,7 @@
 
 #include <fmt/format.h>
 
+#include "io/atomic_file.h"
 #include "util/error.h"
 
 namespace draft {
@@ -197,11 +198,7 @@ std::string render_svg(const LinePlot& plot) {
 }
 
 void write_svg(const std::string& path, const LinePlot& plot) {
-  const std::string svg = render_svg(plot);
-  std::ofstream out(path, std::ios::binary);
-  DRAFT_CHECK(out.good(), path, ": cannot write the plot (does the folder exist?)");
-  out << svg;
-  DRAFT_CHECK(out.good(), path, ": writing the plot failed");
+  write_file_atomically(path, render_svg(plot));
 }
 
 }  // namespace draft

@@ -8,6 +8,7 @@
 
 #include <nlohmann/json.hpp>
 
+#include "io/atomic_file.h"
 #include "io/json_file.h"
 #include "models/bpe.h"
 #include "models/clip_pre_tokenizer.h"
@@ -74,12 +75,9 @@ int64_t write_clip_tokenizer(const std::string& folder, const std::vector<std::s
   add(bos);
   add(eos);
 
-  std::ofstream out(folder + "/merges.txt", std::ios::binary | std::ios::trunc);
-  DRAFT_CHECK(static_cast<bool>(out), folder, "/merges.txt: cannot open for writing");
-  out << "#version: 0.2\n";
-  for (const auto& [left, right] : merges) out << left << ' ' << right << '\n';
-  out.close();
-  DRAFT_CHECK(static_cast<bool>(out), folder, "/merges.txt: write failed");
+  std::string merges_text = "#version: 0.2\n";
+  for (const auto& [left, right] : merges) merges_text += left + ' ' + right + '\n';
+  write_file_atomically(folder + "/merges.txt", merges_text);
   write_json_file(folder + "/vocab.json", vocab);
 
   auto special = [](const std::string& content) {

@@ -88,7 +88,8 @@ WeightsReport load_weights(torch::nn::Module& module, const std::vector<std::str
                                   shape_text(target.sizes()));
     }
   }
-  for (const auto& [key, file] : owner) {
+  for (const auto& entry : owner) {
+    const std::string& key = entry.first;  // a named variable: clang < 16 cannot capture a structured binding
     if (targets.count(key)) continue;
     bool ignored = std::any_of(options.ignore_suffixes.begin(), options.ignore_suffixes.end(),
                                [&](const std::string& s) { return has_suffix(key, s); });

@@ -76,7 +76,9 @@ class ClassifierReward : public Reward {
     name_ = "classifier";
     if (!target.empty()) {
       target_ = class_in_prompt(target, labels_);
-      if (target_ < 0 && std::all_of(target.begin(), target.end(), ::isdigit)) target_ = std::stoll(target);
+      // An index; more digits than an int64_t holds is no class either (std::stoll would throw out_of_range).
+      const bool digits = std::all_of(target.begin(), target.end(), [](unsigned char c) { return std::isdigit(c) != 0; });
+      if (target_ < 0 && digits && target.size() <= 18) target_ = std::stoll(target);
       DRAFT_CHECK(target_ >= 0 && target_ < static_cast<int64_t>(labels_.size()), "reward 'classifier': target=",
                   target, " is not a class of ", folder, "; classes: ", label_list(labels_), " (or an index)");
       name_ += ":target=" + labels_[static_cast<std::size_t>(target_)];

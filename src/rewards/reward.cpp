@@ -1,6 +1,7 @@
 // Shared pieces of the Reward interface: the context's weight folder, typed options and image checks.
 #include "rewards/reward.h"
 
+#include <cmath>
 #include <cstdlib>
 #include <sstream>
 
@@ -42,8 +43,10 @@ double RewardOptions::get_double(const std::string& key, double fallback) const 
 
 int64_t RewardOptions::get_int(const std::string& key, int64_t fallback) const {
   const double value = get_double(key, static_cast<double>(fallback));
-  DRAFT_CHECK(value == static_cast<double>(static_cast<int64_t>(value)), "reward '", reward_name_, "': option ",
-              key, "=", values_.at(key), " must be an integer");
+  // Only doubles in [-2^63, 2^63) convert to int64_t; casting 1e300 is undefined (fuzz/fuzz_reward_spec.cpp).
+  constexpr double kLimit = 9223372036854775808.0;  // 2^63
+  DRAFT_CHECK(std::isfinite(value) && value == std::trunc(value) && value >= -kLimit && value < kLimit, "reward '",
+              reward_name_, "': option ", key, "=", values_.at(key), " must be an integer (of magnitude below 2^63)");
   return static_cast<int64_t>(value);
 }
 

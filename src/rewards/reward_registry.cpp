@@ -139,18 +139,27 @@ std::vector<RewardTerm> parse_reward_spec(const std::string& spec) {
   return terms;
 }
 
+namespace {
+
+RewardFactory find_factory(const std::string& name) {
+  std::lock_guard<std::mutex> lock(registry_mutex());
+  ensure_builtins_locked();
+  auto it = registry().find(name);
+  DRAFT_CHECK(it != registry().end(), "unknown reward '", name, "'; available: ", available_names_locked());
+  return it->second;
+}
+
+}  // namespace
+
+void check_reward_spec(const std::string& spec) {
+  for (const auto& term : parse_reward_spec(spec)) find_factory(term.name);
+}
+
 RewardPtr make_reward(const std::string& spec, const RewardContext& context) {
   const auto terms = parse_reward_spec(spec);
   std::vector<std::pair<double, RewardPtr>> built;
   for (const auto& term : terms) {
-    RewardFactory factory;
-    {
-      std::lock_guard<std::mutex> lock(registry_mutex());
-      ensure_builtins_locked();
-      auto it = registry().find(term.name);
-      DRAFT_CHECK(it != registry().end(), "unknown reward '", term.name, "'; available: ", available_names_locked());
-      factory = it->second;
-    }
+    const RewardFactory factory = find_factory(term.name);
     RewardOptions options(term.name, term.options);
     RewardPtr reward = factory.make(options, context);
     options.check_all_used();

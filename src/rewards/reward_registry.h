@@ -38,6 +38,10 @@ struct RewardTerm {
 /// that is malformed.
 std::vector<RewardTerm> parse_reward_spec(const std::string& spec);
 
+/// Throws what make_reward would for a malformed spec or an unknown name, without building anything: a
+/// typo is reported before a command creates its run folder or loads a model.
+void check_reward_spec(const std::string& spec);
+
 /// Builds the reward a spec names. One term with weight 1 gives that reward itself; otherwise a
 /// WeightedSumReward. An unknown name lists the available ones.
 RewardPtr make_reward(const std::string& spec, const RewardContext& context = {});

@@ -11,6 +11,7 @@
 
 #include "io/safetensors.h"
 #include "util/error.h"
+#include "util/threads.h"
 
 namespace draft {
 namespace {
@@ -76,6 +77,10 @@ CheckpointInfo info_of(const SafeTensorsFile& file) {
   info.progress.step = metadata_int(file, "step");
   info.progress.epoch = metadata_int(file, "epoch");
   info.progress.seed = static_cast<uint64_t>(metadata_int(file, "seed"));
+  if (file.metadata().count("threads") > 0) info.threads = static_cast<int>(metadata_int(file, "threads"));
+  if (file.metadata().count("blas_threads") > 0) {
+    info.blas_threads = static_cast<int>(metadata_int(file, "blas_threads"));
+  }
   auto config = file.metadata().find("config");
   if (config != file.metadata().end()) {
     try {
@@ -144,6 +149,8 @@ void save_checkpoint(const std::string& path, const std::vector<CheckpointModule
       {"epoch", std::to_string(progress.epoch)},
       {"seed", std::to_string(progress.seed)},
       {"config", config.dump()},
+      {"threads", std::to_string(at::get_num_threads())},
+      {"blas_threads", std::to_string(openblas_threads())},
   };
   save_safetensors(path, tensors, metadata);
 }

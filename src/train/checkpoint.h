@@ -31,6 +31,11 @@ struct TrainingProgress {
 struct CheckpointInfo {
   TrainingProgress progress;
   nlohmann::json config;  ///< the resolved config of the run that wrote the checkpoint
+  /// LibTorch's and OpenBLAS's thread counts in the process that wrote it (0: not recorded, an older
+  /// checkpoint; -1 for OpenBLAS: not in use). Reductions split over another number of threads round
+  /// differently, so only a resume with the same counts continues bit for bit (ResumableRun warns).
+  int threads = 0;
+  int blas_threads = 0;
 };
 
 /// Named tensors kept as the buffers of one module, so a checkpoint stores them under a prefix and restores
@@ -50,7 +55,8 @@ std::vector<std::pair<std::string, at::Tensor>> checkpoint_tensors_with_prefix(c
 /// Writes a checkpoint (atomically: a .tmp file renamed into place). Keys: `<prefix><name>` for every
 /// parameter and buffer of each module; for every parameter with AdamW state
 /// `optimizer.<prefix><name>.step` (int64 scalar), `.exp_avg`, `.exp_avg_sq` (and `.max_exp_avg_sq` with
-/// amsgrad). Metadata: format, step, epoch, seed and the config as JSON text. `optimizer` may be null.
+/// amsgrad). Metadata: format, step, epoch, seed, the config as JSON text and the thread counts
+/// (CheckpointInfo). `optimizer` may be null.
 /// Throws draft::Error when the optimizer holds a parameter that none of the modules has.
 void save_checkpoint(const std::string& path, const std::vector<CheckpointModule>& modules,
                      const torch::optim::AdamW* optimizer, const TrainingProgress& progress,

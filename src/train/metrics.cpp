@@ -1,25 +1,39 @@
 // Reading and writing metrics.jsonl.
 #include "train/metrics.h"
 
+#include <fcntl.h>
+#include <unistd.h>
+
 #include <cerrno>
 #include <cstdio>
 #include <cstring>
 #include <fstream>
+#include <iterator>
 
+#include "io/atomic_file.h"
 #include "util/error.h"
+#include "util/log.h"
 
 namespace draft {
 
 std::string metrics_file(const std::string& run_dir) { return run_dir + "/metrics.jsonl"; }
 
 std::vector<nlohmann::json> read_metrics(const std::string& path) {
-  std::ifstream in(path);
+  std::ifstream in(path, std::ios::binary);
   if (!in) fail(path, ": cannot open: ", std::strerror(errno));
+  const std::string text((std::istreambuf_iterator<char>(in)), std::istreambuf_iterator<char>());
   std::vector<nlohmann::json> records;
-  std::string line;
   int64_t number = 0;
-  while (std::getline(in, line)) {
+  for (std::size_t begin = 0; begin < text.size();) {
     ++number;
+    const std::size_t end = text.find('\n', begin);
+    if (end == std::string::npos) {
+      DRAFT_LOG_WARN("{}:{}: the last record has no newline (cut short when its run stopped); left out", path,
+                     number);
+      break;
+    }
+    const std::string line = text.substr(begin, end - begin);
+    begin = end + 1;
     if (line.empty()) continue;
     try {
       records.push_back(nlohmann::json::parse(line));
@@ -31,22 +45,29 @@ std::vector<nlohmann::json> read_metrics(const std::string& path) {
 }
 
 void write_metrics(const std::string& path, const std::vector<nlohmann::json>& records) {
-  const std::string tmp = path + ".tmp";
-  {
-    std::ofstream out(tmp, std::ios::trunc);
-    if (!out) fail(tmp, ": cannot create: ", std::strerror(errno));
-    for (const auto& record : records) out << record.dump() << '\n';
-    DRAFT_CHECK(out.good(), tmp, ": write failed (disk full?)");
-  }
-  if (std::rename(tmp.c_str(), path.c_str()) != 0) fail(path, ": cannot move into place: ", std::strerror(errno));
+  std::string text;
+  for (const auto& record : records) text += record.dump() + '\n';
+  write_file_atomically(path, text);
 }
 
 void append_metrics(const std::string& path, const nlohmann::json& record) {
-  std::ofstream out(path, std::ios::app);
-  if (!out) fail(path, ": cannot open for appending: ", std::strerror(errno));
-  out << record.dump() << '\n';
-  out.flush();
-  DRAFT_CHECK(out.good(), path, ": write failed (disk full?)");
+  // One write() with O_APPEND: a record is never interleaved with another, and one cut short by a kill or a
+  // full disk lacks its newline, which read_metrics recognises (a resumed run rewrites the file without it).
+  const std::string line = record.dump() + '\n';
+  const int fd = ::open(path.c_str(), O_WRONLY | O_APPEND | O_CREAT | O_CLOEXEC, 0644);
+  if (fd < 0) fail(path, ": cannot open for appending: ", std::strerror(errno));
+  std::size_t done = 0;
+  while (done < line.size()) {
+    const ssize_t n = ::write(fd, line.data() + done, line.size() - done);
+    if (n < 0 && errno == EINTR) continue;
+    if (n <= 0) {
+      const int error = n == 0 ? ENOSPC : errno;
+      ::close(fd);
+      fail(path, ": appending a record failed: ", std::strerror(error));
+    }
+    done += static_cast<std::size_t>(n);
+  }
+  ::close(fd);
 }
 
 }  // namespace draft

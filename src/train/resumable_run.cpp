@@ -5,8 +5,12 @@
 #include <map>
 #include <set>
 
+#include <ATen/Parallel.h>
+#include <fmt/format.h>
+
 #include "util/error.h"
 #include "util/log.h"
+#include "util/threads.h"
 
 namespace draft {
 namespace {
@@ -25,6 +29,20 @@ bool allowed(const std::string& path, const std::vector<std::string>& may_change
     if (path == p || path.rfind(p + ".", 0) == 0) return true;
   }
   return false;
+}
+
+// Sums split over another number of threads round differently: the resumed run is then a valid run, but not
+// the bit-identical continuation a resume with the same counts gives (docs/cli.md#resuming-a-run).
+void warn_on_other_threads(const CheckpointInfo& info) {
+  const int threads = at::get_num_threads();
+  const int blas = openblas_threads();
+  if (info.threads == 0 || (info.threads == threads && info.blas_threads == blas)) return;
+  DRAFT_LOG_WARN(
+      "--resume: the checkpoint was written with {} LibTorch thread(s) (OpenBLAS {}) and this process has {} "
+      "(OpenBLAS {}): the run continues, but its numbers will differ in the last bits from an uninterrupted run. "
+      "For a bit-identical continuation pass --threads {}{}",
+      info.threads, info.blas_threads, threads, blas, info.threads,
+      info.blas_threads > 0 ? fmt::format(" --blas-threads {}", info.blas_threads) : std::string());
 }
 
 }  // namespace
@@ -51,6 +69,8 @@ ResumableRun::ResumableRun(const std::string& dir, bool resume, bool writer)
     : folder_(dir, writer), writer_(writer) {
   resuming_ = resume && folder_.has_checkpoint();
   if (!writer_) return;
+  lock_.emplace(folder_.dir());
+  remove_partial_files(folder_.dir());
   if (!resume) {
     DRAFT_CHECK(!folder_.has_checkpoint() && !folder_.has_metrics(), folder_.dir(),
                 " already holds a run (", folder_.has_checkpoint() ? "checkpoint.safetensors" : "metrics.jsonl",
@@ -75,6 +95,7 @@ void ResumableRun::start(const nlohmann::json& config, const std::vector<std::st
            ". Resume with the run's settings (", folder_.config_path(), ") or start a new run folder; a resumed run "
            "may change only ", allowed_list.empty() ? "nothing" : allowed_list);
     }
+    warn_on_other_threads(info);
   }
   if (!writer_) return;
   if (!resuming_ && folder_.has_metrics()) {
@@ -94,7 +115,16 @@ TrainingProgress ResumableRun::restore(const std::vector<CheckpointModule>& modu
 void ResumableRun::save(const std::vector<CheckpointModule>& modules, const torch::optim::AdamW* optimizer,
                         const TrainingProgress& progress) const {
   if (!writer_) return;
-  save_checkpoint(folder_.checkpoint_path(), modules, optimizer, progress, config_);
+  try {
+    save_checkpoint(folder_.checkpoint_path(), modules, optimizer, progress, config_);
+  } catch (const Error& e) {
+    if (!folder_.has_checkpoint()) {
+      fail(e.what(), "; the run stopped at step ", progress.step, ", before its first checkpoint");
+    }
+    const int64_t kept = read_checkpoint_info(folder_.checkpoint_path()).progress.step;
+    fail(e.what(), "; the run stopped at step ", progress.step, " and its checkpoint of step ", kept,
+         " is intact: free space (or fix the cause), then continue from it with --resume");
+  }
 }
 
 }  // namespace draft

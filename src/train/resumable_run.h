@@ -3,6 +3,7 @@
 // as the step budget and the evaluation and output settings, may change).
 #pragma once
 
+#include <optional>
 #include <string>
 #include <vector>
 
@@ -11,6 +12,7 @@
 
 #include "train/checkpoint.h"
 #include "train/run_folder.h"
+#include "train/run_lock.h"
 
 namespace draft {
 
@@ -25,16 +27,19 @@ std::vector<std::string> changed_settings(const nlohmann::json& saved, const nlo
 /// known, restore() when resuming() and the modules exist, then log() and save() while training.
 class ResumableRun {
  public:
-  /// Opens (creates) the run folder `dir`. Without `resume`, a folder that already holds a run (a checkpoint
-  /// or metrics.jsonl) is refused with an error that says to pass --resume or choose another folder. With
-  /// `resume` and no checkpoint there, the run starts anew (it stopped before its first checkpoint).
+  /// Opens (creates) the run folder `dir` and locks it (train/run_lock.h: a second process on the folder is
+  /// refused), then removes the temporary files of writes a killed process left. Without `resume`, a folder
+  /// that already holds a run (a checkpoint or metrics.jsonl) is refused with an error that says to pass
+  /// --resume or choose another folder. With `resume` and no checkpoint there, the run starts anew (it
+  /// stopped before its first checkpoint).
   /// A run that is not the `writer` (a data-parallel rank other than 0) only reads: it neither creates nor
   /// checks the folder (the writer does), and its start(), save() and log() write nothing.
   ResumableRun(const std::string& dir, bool resume, bool writer = true);
 
   /// Fixes the run's resolved `config`. When resuming, throws draft::Error naming every setting that differs
-  /// from the checkpoint's config, except those in `may_change`. A new run drops a metrics.jsonl left by a run
-  /// that stopped before its first checkpoint. Writes config.json.
+  /// from the checkpoint's config, except those in `may_change`, and warns when this process has other thread
+  /// counts than the one that wrote the checkpoint (the run then continues, but not bit for bit). A new run
+  /// drops a metrics.jsonl left by a run that stopped before its first checkpoint. Writes config.json.
   void start(const nlohmann::json& config, const std::vector<std::string>& may_change);
 
   const RunFolder& folder() const { return folder_; }
@@ -46,7 +51,8 @@ class ResumableRun {
   /// logged after it (the resumed run logs them again); returns the checkpoint's progress.
   TrainingProgress restore(const std::vector<CheckpointModule>& modules, torch::optim::AdamW* optimizer) const;
 
-  /// Writes the checkpoint (atomically) with the run's config.
+  /// Writes the checkpoint (atomically) with the run's config. When the write fails (a full disk), the
+  /// previous checkpoint stays as it was and the error says so, naming the file and the step to resume from.
   void save(const std::vector<CheckpointModule>& modules, const torch::optim::AdamW* optimizer,
             const TrainingProgress& progress) const;
 
@@ -57,6 +63,7 @@ class ResumableRun {
 
  private:
   RunFolder folder_;
+  std::optional<RunLock> lock_;  // the writer's, held for the run's lifetime
   bool resuming_ = false;
   bool writer_ = true;
   bool started_ = false;
