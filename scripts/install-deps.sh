@@ -2,7 +2,8 @@
 # Installs every Debian 12 package draft.cpp needs to build, test and run. Idempotent: packages that are
 # already installed are skipped, so `make demo` / `make test` can call it on every run at no cost.
 #   scripts/install-deps.sh           build + test + run dependencies
-#   scripts/install-deps.sh --fuzz    also clang and its sanitizer runtime (for fuzz/)
+#   scripts/install-deps.sh --fuzz    also clang, its sanitizer and libFuzzer runtime and llvm-symbolizer
+#                                     (make test-asan, make fuzz)
 set -euo pipefail
 
 packages=(
@@ -17,7 +18,7 @@ packages=(
   dataset-fashion-mnist   # the embedded model's training data (IDX files)
 )
 if [[ "${1:-}" == "--fuzz" ]]; then
-  packages+=(clang libclang-rt-14-dev)
+  packages+=(clang libclang-rt-14-dev llvm)  # llvm: /usr/bin/llvm-symbolizer, for file:line in sanitizer reports
 fi
 
 missing=()

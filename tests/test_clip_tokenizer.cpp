@@ -199,4 +199,28 @@ TEST(CLIPTokenizer, DecodeRoundTrip) {
   EXPECT_THROW(tok.decode({49408}), draft::Error);
 }
 
+// Found by fuzz/fuzz_tokenizer.cpp (seed fuzz/corpus/tokenizer/typed_fields): a tokenizer_config.json field of
+// the wrong JSON type ("special": 1, "errors": 1) escaped as nlohmann's type_error, and an id key "9x" was read
+// as 9.
+TEST(CLIPTokenizer, ConfigFieldsOfTheWrongTypeAreNamed) {
+  const std::string vocab = R"({"a</w>": 0, "c": 1, "<|startoftext|>": 2, "<|endoftext|>": 3, "z": 4})";
+  auto load_with = [&](const std::string& config) {
+    TempDir dir;
+    draft::test::write_bytes(dir.file("vocab.json"), vocab);
+    draft::test::write_bytes(dir.file("merges.txt"), "#version: 0.2\nc a\n");
+    draft::test::write_bytes(dir.file("tokenizer_config.json"), config);
+    return error_of([&] { CLIPTokenizer::from_folder(dir.path()); });
+  };
+  std::string msg = load_with(R"({"added_tokens_decoder": {"4": {"content": "z", "special": 1}}})");
+  EXPECT_NE(msg.find("added_tokens_decoder.4: special must be true or false, got 1"), std::string::npos) << msg;
+  msg = load_with(R"({"added_tokens_decoder": {"4": {"content": "z", "lstrip": "yes"}}})");
+  EXPECT_NE(msg.find("lstrip must be true or false"), std::string::npos) << msg;
+  msg = load_with(R"({"added_tokens_decoder": {"9x": {"content": "z"}}})");
+  EXPECT_NE(msg.find("added_tokens_decoder.9x: the key is not an integer id"), std::string::npos) << msg;
+  msg = load_with(R"({"added_tokens_decoder": ["z"]})");
+  EXPECT_NE(msg.find("added_tokens_decoder must be an object"), std::string::npos) << msg;
+  msg = load_with(R"({"errors": 1})");
+  EXPECT_NE(msg.find("errors must be a string"), std::string::npos) << msg;
+}
+
 }  // namespace

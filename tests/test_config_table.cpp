@@ -3,7 +3,9 @@
 #include <gtest/gtest.h>
 
 #include "finetune/finetune_config.h"
+#include "io/config_json.h"
 #include "io/config_table.h"
+#include "io/json_file.h"
 #include "support.h"
 #include "train/resumable_run.h"
 
@@ -83,6 +85,45 @@ TEST(ConfigTable, ErrorsNameTheSourceAndTheDottedKey) {
   EXPECT_NE(m.find("'opt' must be a JSON object"), std::string::npos) << m;
   m = expect_error([&] { outer_table().read({{"rank", 3}}, "run.json", o, "outer."); });
   EXPECT_NE(m.find("unknown key 'outer.rank'"), std::string::npos) << m;
+}
+
+// Found by fuzz/fuzz_config.cpp's seeds: nlohmann's get<int64_t>() casts 1e30 to an integer, which is undefined
+// behaviour (UBSan: float-cast-overflow); 2.5 was truncated to 2 and -1 became a huge unsigned seed.
+TEST(ConfigTable, NumbersMustFitTheirKeyExactly) {
+  Outer o;
+  for (const char* text : {R"({"inner": {"rank": 1e30}})", R"({"inner": {"rank": -1e300}})", R"({"inner": {"rank": 2.5}})",
+                           R"({"inner": {"rank": true}})", R"({"seed": -1})", R"({"seed": 1.8446744073709552e19})",
+                           R"({"eval": {"at": [1, 1e30]}})", R"({"opt": {"lr": "0.1"}})"}) {
+    const std::string m = expect_error([&] { outer_table().read(nlohmann::json::parse(text), "run.json", o); });
+    EXPECT_NE(m.find("has the wrong type"), std::string::npos) << text << ": " << m;
+  }
+  outer_table().read(nlohmann::json::parse(R"({"inner": {"rank": 1e3}, "seed": 18446744073709551615,
+                                                "eval": {"at": [2.0, -3]}, "opt": {"lr": 1}})"), "run.json", o);
+  EXPECT_EQ(o.inner.rank, 1000);
+  EXPECT_EQ(o.seed, UINT64_MAX);
+  EXPECT_EQ(o.at, (std::vector<int64_t>{2, -3}));
+  EXPECT_EQ(o.lr, 1.0);
+}
+
+TEST(ConfigJson, NumbersMustFitTheirKeyExactly) {
+  const draft::ConfigJson c{nlohmann::json::parse(R"({"layers": 1e30, "size": 2.5, "ok": 64.0, "big": 3e9})"),
+                            "config.json"};
+  EXPECT_NE(expect_error([&] { c.required<int64_t>("layers"); }).find("config.json: key 'layers' has the wrong type"),
+            std::string::npos);
+  EXPECT_NE(expect_error([&] { c.get<int64_t>("size", 1); }).find("key 'size' has the wrong type"), std::string::npos);
+  EXPECT_NE(expect_error([&] { c.required<int>("big"); }).find("key 'big' has the wrong type"), std::string::npos);
+  EXPECT_EQ(c.required<int64_t>("ok"), 64);
+  EXPECT_EQ(c.required<double>("layers"), 1e30);
+}
+
+// Found by fuzz/fuzz_config.cpp: nlohmann throws a number beyond a double's range as out_of_range, not as a
+// parse_error, and that escaped read_json_file as another exception type.
+TEST(JsonFile, NumberBeyondADoubleIsInvalidJson) {
+  draft::test::TempDir dir;
+  draft::test::write_bytes(dir.file("config.json"), R"({"train": {"steps": 1e400}})");
+  const std::string m = expect_error([&] { draft::read_json_file(dir.file("config.json")); });
+  EXPECT_NE(m.find("config.json: invalid JSON"), std::string::npos) << m;
+  EXPECT_NE(m.find("number overflow"), std::string::npos) << m;
 }
 
 TEST(ConfigTable, ChecksNameTheKeyTheValueAndTheFlag) {

@@ -125,6 +125,12 @@ TEST(ClassifierReward, ClearErrors) {
             std::string::npos);
   EXPECT_NE(expect_error([&] { draft::make_reward("classifier:target=car", shipped()); }).find("classes: t-shirt"),
             std::string::npos);
+  // An index with more digits than int64_t holds threw std::out_of_range from std::stoll ("draft: error: stoll").
+  EXPECT_NE(expect_error([&] { draft::make_reward("classifier:target=99999999999999999999", shipped()); })
+                .find("target=99999999999999999999 is not a class"),
+            std::string::npos);
+  EXPECT_NE(expect_error([&] { draft::make_reward("classifier:target=10", shipped()); }).find("is not a class"),
+            std::string::npos);
   draft::RewardContext nowhere;
   nowhere.models_dir = "/nonexistent";
   const std::string missing = expect_error([&] { draft::make_reward("classifier", nowhere); });

@@ -4,6 +4,7 @@
 
 #include <gtest/gtest.h>
 #include <torch/torch.h>
+#include <zlib.h>
 
 #include "io/idx.h"
 #include "support.h"
@@ -113,6 +114,36 @@ TEST(Idx, ExportNeedsBytes) {
   TempDir dir;
   std::string message = expect_error([&] { draft::write_idx_gz(dir.file("f.gz"), torch::zeros({2, 2})); });
   EXPECT_NE(message.find("uint8"), std::string::npos) << message;
+}
+
+// Found in review while writing fuzz/fuzz_idx.cpp (seed fuzz/corpus/idx/huge_declared): a 17-byte file declaring
+// 60000x28x28 images made the reader allocate 47 MB before finding the data missing (4 GiB for a worse header,
+// past libFuzzer's malloc limit); a zero dimension hid the others from the 4 GiB check.
+TEST(Idx, DeclaredSizeBeyondTheFileIsRefusedBeforeAllocating) {
+  TempDir dir;
+  draft::test::write_bytes(dir.file("huge.idx"), plain_idx({60000, 28, 28}, "x"));
+  std::string message = expect_error([&] { draft::read_idx(dir.file("huge.idx")); });
+  EXPECT_NE(message.find("declares 47040000 bytes of data, more than the 17-byte file holds"), std::string::npos)
+      << message;
+  // gzip: deflate inflates at most 1032:1, so a small compressed file cannot hold 4 GiB either.
+  const std::string big = plain_idx({65535, 65535}, "");  // 4.29e9 bytes declared, just under 4 GiB
+  gzFile gz = gzopen(dir.file("big.gz").c_str(), "wb");
+  ASSERT_NE(gz, nullptr);
+  ASSERT_EQ(gzwrite(gz, big.data(), static_cast<unsigned>(big.size())), static_cast<int>(big.size()));
+  gzclose(gz);
+  message = expect_error([&] { draft::read_idx(dir.file("big.gz")); });
+  EXPECT_NE(message.find("compressed file can hold"), std::string::npos) << message;
+  draft::test::write_bytes(dir.file("plain-header.idx"), big);
+  message = expect_error([&] { draft::read_idx(dir.file("plain-header.idx")); });
+  EXPECT_NE(message.find("more than the 12-byte file holds"), std::string::npos) << message;
+  draft::test::write_bytes(dir.file("zero.idx"), plain_idx({0, 65536, 65536, 65536}, ""));
+  message = expect_error([&] { draft::read_idx(dir.file("zero.idx")); });
+  EXPECT_NE(message.find("more than 4 GiB"), std::string::npos) << message;
+  // A file that holds what it declares still reads, an empty one included.
+  draft::test::write_bytes(dir.file("empty.idx"), plain_idx({0, 28, 28}, ""));
+  EXPECT_EQ(draft::read_idx(dir.file("empty.idx")).sizes(), (std::vector<int64_t>{0, 28, 28}));
+  draft::write_idx_gz(dir.file("small.gz"), torch::zeros({4}, torch::kUInt8));
+  EXPECT_EQ(draft::read_idx(dir.file("small.gz")).numel(), 4);
 }
 
 }  // namespace

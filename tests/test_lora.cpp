@@ -1,6 +1,8 @@
 // LoRA: LoRALinear (no-op init, merge/unmerge, scaling), injection into the tiny UNet, diffusers and kohya
 // files (round trips, literal key names, alpha), mixing, merged model folders and error messages.
+#include <cmath>
 #include <filesystem>
+#include <map>
 #include <string>
 
 #include <gtest/gtest.h>
@@ -395,6 +397,32 @@ TEST(LoRAErrors, FilesNameTheKeyAndTheFile) {
   EXPECT_NE(msg.find("text-encoder LoRA"), std::string::npos) << msg;
   msg = expect_error([&] { draft::apply_lora(unet, dir.file("missing.safetensors"), 1.0); });
   EXPECT_NE(msg.find("missing.safetensors does not exist"), std::string::npos) << msg;
+}
+
+// Found by fuzz/fuzz_lora.cpp (seeds fuzz/corpus/lora/rank0_with_alpha and alpha_not_a_number): a rank-0 pair
+// with an alpha in the metadata reached torch::nn::Linear(in, 0), whose initialisation threw c10::Error
+// ("from is out of bounds"); a non-numeric unet.lora_alpha escaped as nlohmann's type_error.
+TEST(LoRAErrors, HostileFilesRaiseDraftErrors) {
+  TempDir dir;
+  auto unet = tiny_unet();
+  const std::string a = "unet." + std::string(kQ) + ".lora_A.weight", b = "unet." + std::string(kQ) + ".lora_B.weight";
+  auto write_and_read = [&](const std::string& name, const std::vector<std::pair<std::string, at::Tensor>>& tensors,
+                            const std::map<std::string, std::string>& metadata) {
+    draft::save_safetensors(dir.file(name), tensors, metadata);
+    return expect_error([&] { draft::apply_lora(unet, dir.file(name), 1.0); });
+  };
+  std::string msg = write_and_read("rank0.safetensors", {{a, torch::zeros({0, 32})}, {b, torch::zeros({32, 0})}},
+                                   {{"lora_adapter_metadata", R"({"unet.lora_alpha": 1})"}});
+  EXPECT_NE(msg.find("rank 0, a layer needs rank >= 1"), std::string::npos) << msg;
+  msg = write_and_read("alpha.safetensors", {{a, torch::zeros({1, 32})}, {b, torch::zeros({32, 1})}},
+                       {{"lora_adapter_metadata", R"({"unet.lora_alpha": "high"})"}});
+  EXPECT_NE(msg.find("unet.lora_alpha must be a number, got \"high\""), std::string::npos) << msg;
+  const std::string k = draft::kohya_lora_name(kQ);
+  msg = write_and_read("inf.safetensors", {{k + ".lora_down.weight", torch::zeros({1, 32})},
+                                           {k + ".lora_up.weight", torch::zeros({32, 1})},
+                                           {k + ".alpha", torch::tensor(INFINITY)}}, {});
+  EXPECT_NE(msg.find("must be a finite number > 0"), std::string::npos) << msg;
+  EXPECT_TRUE(draft::lora_modules(unet).empty());  // nothing was applied
 }
 
 }  // namespace

@@ -1,6 +1,7 @@
 // PNG read/write round trips and image grids.
 #include <gtest/gtest.h>
 #include <torch/torch.h>
+#include <zlib.h>
 
 #include "io/image_grid.h"
 #include "io/png.h"
@@ -57,6 +58,44 @@ TEST(Png, ErrorsNameTheFile) {
   EXPECT_THROW(draft::read_png(dir.file("junk.png")), draft::Error);
   EXPECT_THROW(draft::write_png(dir.file("c2.png"), torch::zeros({2, 4, 4})), draft::Error);
   EXPECT_THROW(draft::write_png(dir.file("i.png"), torch::zeros({3, 4, 4}, torch::kLong)), draft::Error);
+}
+
+// A PNG file written by hand: signature, IHDR, one IDAT of `scanlines` deflated, IEND.
+std::string png_bytes(uint32_t width, uint32_t height, uint8_t color_type, const std::string& scanlines) {
+  auto be32 = [](uint32_t v) {
+    return std::string{static_cast<char>(v >> 24), static_cast<char>(v >> 16), static_cast<char>(v >> 8),
+                       static_cast<char>(v)};
+  };
+  auto chunk = [&](const std::string& type, const std::string& data) {
+    const std::string body = type + data;
+    const uLong crc = crc32(0, reinterpret_cast<const Bytef*>(body.data()), static_cast<uInt>(body.size()));
+    return be32(static_cast<uint32_t>(data.size())) + body + be32(static_cast<uint32_t>(crc));
+  };
+  std::string deflated(compressBound(scanlines.size()), '\0');
+  uLongf size = deflated.size();
+  compress(reinterpret_cast<Bytef*>(deflated.data()), &size, reinterpret_cast<const Bytef*>(scanlines.data()),
+           scanlines.size());
+  deflated.resize(size);
+  const std::string ihdr = be32(width) + be32(height) + std::string{8, static_cast<char>(color_type), 0, 0, 0};
+  return std::string("\x89PNG\r\n\x1a\n", 8) + chunk("IHDR", ihdr) + chunk("IDAT", deflated) + chunk("IEND", "");
+}
+
+// Found in review while writing fuzz/fuzz_png.cpp (seed fuzz/corpus/png/huge_declared): a 60-byte file declaring a
+// 100000x100000 RGB image made read_png allocate 30 GB before libpng found the data missing.
+TEST(Png, DeclaredSizeBeyondTheDataIsRefusedBeforeAllocating) {
+  TempDir dir;
+  const std::string huge = png_bytes(100000, 100000, 2, "");
+  draft::test::write_bytes(dir.file("huge.png"), huge);
+  const std::string message = draft::test::expect_error([&] { draft::read_png(dir.file("huge.png")); });
+  EXPECT_NE(message.find("huge.png: cannot read PNG: the header declares a 100000x100000 image"), std::string::npos)
+      << message;
+  EXPECT_THROW(draft::decode_png(reinterpret_cast<const uint8_t*>(huge.data()), huge.size(), "mem"), draft::Error);
+  // The same bytes with the image they declare decode, from memory and from the file alike.
+  const std::string ok = png_bytes(2, 1, 0, std::string("\0\x00\xff", 3));
+  draft::test::write_bytes(dir.file("ok.png"), ok);
+  const at::Tensor from_file = draft::read_png(dir.file("ok.png"));
+  EXPECT_TRUE(torch::equal(from_file, torch::tensor({0.0f, 1.0f}).view({1, 1, 2})));
+  EXPECT_TRUE(torch::equal(draft::decode_png(reinterpret_cast<const uint8_t*>(ok.data()), ok.size(), "mem"), from_file));
 }
 
 TEST(ImageGrid, LayoutAndPadding) {

@@ -49,6 +49,20 @@ TEST(RewardSpec, MalformedTermsNameTheTerm) {
   EXPECT_NE(expect_error([] { draft::parse_reward_spec("jpeg:q=1:q=2"); }).find("twice"), std::string::npos);
 }
 
+// Found by fuzz/fuzz_reward_spec.cpp: "jpeg:quality=1e300" cast 1e300 to int64_t, undefined behaviour (UBSan:
+// float-cast-overflow).
+TEST(RewardOptions, IntegersOutsideInt64AreRefused) {
+  for (const char* text : {"1e300", "-1e300", "9223372036854775808", "inf", "nan", "2.5"}) {
+    const draft::RewardOptions options("jpeg", {{"quality", text}});
+    const std::string message = expect_error([&] { (void)options.get_int("quality", 95); });
+    EXPECT_NE(message.find("option quality=" + std::string(text) + " must be an integer"), std::string::npos)
+        << text << ": " << message;
+  }
+  EXPECT_EQ(draft::RewardOptions("jpeg", {{"quality", "-9223372036854775808"}}).get_int("quality", 95), INT64_MIN);
+  EXPECT_EQ(draft::RewardOptions("jpeg", {{"quality", "1e2"}}).get_int("quality", 95), 100);
+  EXPECT_NE(expect_error([] { draft::make_reward("jpeg:quality=1e300"); }).find("must be an integer"), std::string::npos);
+}
+
 TEST(RewardRegistry, UnknownNameListsTheAvailableOnes) {
   const std::string message = expect_error([] { draft::make_reward("aesthetics"); });
   EXPECT_NE(message.find("unknown reward 'aesthetics'"), std::string::npos) << message;

@@ -7,6 +7,7 @@
 
 #include <nlohmann/json.hpp>
 
+#include "io/json_value.h"
 #include "util/error.h"
 
 namespace draft {
@@ -31,11 +32,9 @@ struct ConfigJson {
   template <typename T>
   T required(const std::string& key) const {
     DRAFT_CHECK(has(key), source, ": missing key '", key, "'");
-    try {
-      return json.at(key).get<T>();
-    } catch (const nlohmann::json::exception&) {
-      fail(source, ": key '", key, "' has the wrong type: ", json.at(key).dump());
-    }
+    T value{};
+    DRAFT_CHECK(json_to(json.at(key), value), source, ": key '", key, "' has the wrong type: ", json.at(key).dump());
+    return value;
   }
 };
 

@@ -15,6 +15,7 @@
 
 #include <nlohmann/json.hpp>
 
+#include "io/json_value.h"
 #include "util/error.h"
 
 namespace draft {
@@ -62,6 +63,8 @@ constexpr ConfigKind kind_of() {
   else return ConfigKind::kObject;
 }
 
+// What a key's setter throws for a value that its member cannot hold exactly (see json_to).
+struct WrongType {};
 // The value at a dotted path of a JSON object, or null when a part is missing.
 nlohmann::json at_path(const nlohmann::json& j, const std::string& path);
 // Sets the value at a dotted path, creating the sections.
@@ -88,7 +91,9 @@ class ConfigTable {
     key.kind = config_table_detail::kind_of<T>();
     key.may_change_on_resume = may_change_on_resume;
     key.get = [access](const Config& c) { return nlohmann::json(access(c)); };
-    key.set = [access](Config& c, const nlohmann::json& v) { access(c) = v.get<T>(); };
+    key.set = [access](Config& c, const nlohmann::json& v) {
+      if (!json_to(v, access(c))) throw config_table_detail::WrongType{};
+    };
     key.check = std::move(check);
     keys_.push_back(std::move(key));
     return *this;
@@ -153,8 +158,12 @@ class ConfigTable {
       const nlohmann::json v = config_table_detail::at_path(json, k.path);
       if (v.is_null()) continue;
       try {
-        k.set(c, v);
-      } catch (const nlohmann::json::exception&) {
+        try {
+          k.set(c, v);
+        } catch (const nlohmann::json::exception&) {
+          throw config_table_detail::WrongType{};
+        }
+      } catch (const config_table_detail::WrongType&) {
         fail(source, ": key '", prefix, k.path, "' has the wrong type: ", v.dump(), " (expected ",
              config_kind_name(k.kind), ")");
       } catch (const Error& e) {

@@ -3,8 +3,10 @@
 
 #include <zlib.h>
 
+#include <algorithm>
 #include <cerrno>
 #include <cstring>
+#include <filesystem>
 #include <memory>
 
 #include <torch/torch.h>
@@ -17,6 +19,8 @@ namespace {
 constexpr int kUByte = 0x08;
 constexpr int kMaxDims = 8;
 constexpr uint64_t kMaxBytes = uint64_t{1} << 32;  // 4 GiB: far above any IDX data set
+// Deflate never compresses better than 1032:1: a gzip file of N bytes inflates to at most 1032 N.
+constexpr uint64_t kMaxDeflateRatio = 1032;
 
 struct GzCloser {
   void operator()(gzFile f) const { gzclose(f); }
@@ -54,13 +58,25 @@ at::Tensor read_idx(const std::string& path) {
               kMaxDims, ")");
   std::vector<int64_t> shape;
   uint64_t total = 1;
+  uint64_t extent = 1;  // the product of the non-zero dimensions: LibTorch's strides must not overflow either
   for (int i = 0; i < dims; ++i) {
     unsigned char b[4];
     read_exact(f.get(), b, 4, path, "dimensions");
     uint64_t d = (uint64_t{b[0]} << 24) | (uint64_t{b[1]} << 16) | (uint64_t{b[2]} << 8) | b[3];
     total *= d;
-    DRAFT_CHECK(total <= kMaxBytes, path, ": IDX dimensions declare more than 4 GiB of data (corrupt header)");
+    extent *= std::max<uint64_t>(d, 1);
+    DRAFT_CHECK(extent <= kMaxBytes, path, ": IDX dimensions declare more than 4 GiB of data (corrupt header)");
     shape.push_back(static_cast<int64_t>(d));
+  }
+  // A header that declares more data than the file can hold is corrupt: refuse it before allocating.
+  std::error_code ec;
+  const uint64_t file_size = std::filesystem::file_size(path, ec);
+  if (!ec) {
+    const uint64_t header = 4 + 4 * static_cast<uint64_t>(dims);
+    const bool plain = gzdirect(f.get()) != 0;
+    const uint64_t can_hold = plain ? (file_size > header ? file_size - header : 0) : kMaxDeflateRatio * file_size;
+    DRAFT_CHECK(total <= can_hold, path, ": truncated or corrupt IDX file: the header declares ", total,
+                " bytes of data, more than the ", file_size, "-byte ", plain ? "file holds" : "compressed file can hold");
   }
   at::Tensor data = torch::empty(shape, torch::kUInt8);
   if (total > 0) read_exact(f.get(), data.data_ptr<uint8_t>(), total, path, "data");

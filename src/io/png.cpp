@@ -4,20 +4,46 @@
 
 #include <png.h>
 
+#include <cerrno>
 #include <cstring>
+#include <fstream>
+#include <iterator>
+#include <vector>
 
 #include <torch/torch.h>
 
+#include "io/atomic_file.h"
 #include "util/error.h"
 
 namespace draft {
+namespace {
 
-at::Tensor read_png(const std::string& path) {
+// Deflate never compresses better than 1032:1, so IDAT data of N bytes inflates to at most 1032 N bytes of
+// scanlines, each at least ceil(width / 8) bytes plus a filter byte. A header that declares more than the
+// file can hold is corrupt: refuse it before allocating the pixels it asks for.
+constexpr uint64_t kMaxDeflateRatio = 1032;
+
+void check_declared_size(const png_image& image, std::size_t file_size, const std::string& source) {
+  const uint64_t min_scanlines = uint64_t{image.height} * ((uint64_t{image.width} + 7) / 8 + 1);
+  DRAFT_CHECK(min_scanlines <= kMaxDeflateRatio * file_size, source, ": cannot read PNG: the header declares a ",
+              image.width, "x", image.height, " image, more than ", file_size,
+              " bytes of compressed data can hold (corrupt or truncated file)");
+}
+
+}  // namespace
+
+at::Tensor decode_png(const uint8_t* data, std::size_t size, const std::string& source) {
   png_image image;
   std::memset(&image, 0, sizeof(image));
   image.version = PNG_IMAGE_VERSION;
-  if (!png_image_begin_read_from_file(&image, path.c_str())) {
-    fail(path, ": cannot read PNG: ", image.message);
+  if (!png_image_begin_read_from_memory(&image, data, size)) {
+    fail(source, ": cannot read PNG: ", image.message);
+  }
+  try {
+    check_declared_size(image, size, source);
+  } catch (...) {
+    png_image_free(&image);
+    throw;
   }
   bool color = (image.format & PNG_FORMAT_FLAG_COLOR) != 0;
   image.format = color ? PNG_FORMAT_RGB : PNG_FORMAT_GRAY;
@@ -28,9 +54,17 @@ at::Tensor read_png(const std::string& path) {
   if (!png_image_finish_read(&image, &black, pixels.data_ptr<uint8_t>(), 0, nullptr)) {
     std::string message = image.message;
     png_image_free(&image);
-    fail(path, ": cannot decode PNG: ", message);
+    fail(source, ": cannot decode PNG: ", message);
   }
   return pixels.permute({2, 0, 1}).to(torch::kFloat32).div_(255.0f).contiguous();
+}
+
+at::Tensor read_png(const std::string& path) {
+  std::ifstream in(path, std::ios::binary);
+  if (!in) fail(path, ": cannot read PNG: cannot open: ", std::strerror(errno));
+  const std::vector<uint8_t> bytes((std::istreambuf_iterator<char>(in)), std::istreambuf_iterator<char>());
+  DRAFT_CHECK(!in.bad(), path, ": cannot read PNG: read failed");
+  return decode_png(bytes.data(), bytes.size(), path);
 }
 
 void write_png(const std::string& path, const at::Tensor& image) {
@@ -56,9 +90,18 @@ void write_png(const std::string& path, const at::Tensor& image) {
   out.width = static_cast<png_uint_32>(chw.size(2));
   out.height = static_cast<png_uint_32>(chw.size(1));
   out.format = chw.size(0) == 3 ? PNG_FORMAT_RGB : PNG_FORMAT_GRAY;
-  if (!png_image_write_to_file(&out, path.c_str(), 0, bytes.data_ptr<uint8_t>(), 0, nullptr)) {
-    fail(path, ": cannot write PNG: ", out.message);
+  // Encoded in memory first (a call without a buffer measures), then written atomically: a killed run never
+  // leaves a half-written sample grid.
+  png_alloc_size_t size = 0;
+  if (!png_image_write_to_memory(&out, nullptr, &size, 0, bytes.data_ptr<uint8_t>(), 0, nullptr)) {
+    fail(path, ": cannot encode PNG: ", out.message);
   }
+  std::string encoded(size, '\0');
+  if (!png_image_write_to_memory(&out, encoded.data(), &size, 0, bytes.data_ptr<uint8_t>(), 0, nullptr)) {
+    fail(path, ": cannot encode PNG: ", out.message);
+  }
+  encoded.resize(size);
+  write_file_atomically(path, encoded);
 }
 
 }  // namespace draft

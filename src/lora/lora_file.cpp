@@ -5,6 +5,7 @@
 // convert_tensor_name, which accepts kohya names in the diffusers and in the LDM spelling.
 #include "lora/lora_file.h"
 
+#include <cmath>
 #include <filesystem>
 #include <map>
 #include <regex>
@@ -13,6 +14,7 @@
 #include <nlohmann/json.hpp>
 #include <torch/torch.h>
 
+#include "io/json_value.h"
 #include "io/safetensors.h"
 #include "util/error.h"
 
@@ -233,7 +235,12 @@ LoRAFile read_lora_file(const std::string& path_in, UNet2DCondition& unet) {
   if (auto it = metadata.find(kAdapterMetadataKey); it != metadata.end()) {
     const auto json = nlohmann::json::parse(it->second, nullptr, /*allow_exceptions=*/false);
     DRAFT_CHECK(json.is_object(), "LoRA file ", path, ": metadata '", kAdapterMetadataKey, "' is not a JSON object");
-    if (json.contains("unet.lora_alpha")) file_alpha = json["unet.lora_alpha"].get<double>();
+    if (json.contains("unet.lora_alpha")) {
+      double alpha = 0;
+      DRAFT_CHECK(json_to(json["unet.lora_alpha"], alpha), "LoRA file ", path, ": metadata '", kAdapterMetadataKey,
+                  "': unet.lora_alpha must be a number, got ", json["unet.lora_alpha"].dump());
+      file_alpha = alpha;
+    }
   }
   if (auto it = metadata.find(kDraftMetadataKey); it != metadata.end()) {
     const auto json = nlohmann::json::parse(it->second, nullptr, /*allow_exceptions=*/false);
@@ -258,10 +265,14 @@ LoRAFile read_lora_file(const std::string& path_in, UNet2DCondition& unet) {
     DRAFT_CHECK(parts.up.dim() == 2 && parts.up.size(0) == out_features && parts.up.size(1) == rank, "LoRA file ",
                 path, ": key '", parts.up_key, "' has shape ", parts.up.sizes(), ", expected [", out_features, ", ",
                 rank, "] for layer ", slot.name);
+    // A rank-0 pair has no delta and would divide by its rank (fuzz/fuzz_lora.cpp).
+    DRAFT_CHECK(rank >= 1, "LoRA file ", path, ": key '", parts.down_key, "' has shape ", parts.down.sizes(),
+                ": rank 0, a layer needs rank >= 1");
     // kohya writes alpha 0 (or none) to mean alpha = rank, and so do files without any alpha.
     double alpha = parts.alpha ? *parts.alpha : file_alpha ? *file_alpha : 0.0;
     if (alpha == 0.0) alpha = static_cast<double>(rank);
-    DRAFT_CHECK(alpha > 0, "LoRA file ", path, ": layer ", slot.name, " has alpha ", alpha, " (must be > 0)");
+    DRAFT_CHECK(std::isfinite(alpha) && alpha > 0, "LoRA file ", path, ": layer ", slot.name, " has alpha ", alpha,
+                " (must be a finite number > 0)");
     out.layers.push_back({slot.name, parts.down, parts.up, alpha});
   }
   return out;

@@ -27,6 +27,14 @@ nlohmann::json read_optional_json(const std::string& path) {
   return j;
 }
 
+// object[key] when it is a bool, `fallback` when absent or null. nlohmann's value() would throw its own
+// type_error for "special": 1 (fuzz/fuzz_tokenizer.cpp found it).
+bool bool_field(const nlohmann::json& object, const char* key, bool fallback, const std::string& where) {
+  if (!object.is_object() || !object.contains(key) || object[key].is_null()) return fallback;
+  DRAFT_CHECK(object[key].is_boolean(), where, ": ", key, " must be true or false, got ", object[key].dump());
+  return object[key].get<bool>();
+}
+
 // bytes.decode("utf-8", errors="replace"): each maximal invalid subpart becomes one U+FFFD.
 std::string decode_utf8_replace(const std::string& bytes) {
   static const std::string kReplacement = "\xEF\xBF\xBD";
@@ -129,9 +137,9 @@ CLIPTokenizer CLIPTokenizer::from_folder(const std::string& folder) {
     DRAFT_CHECK(v.is_object() && v.contains("content") && v["content"].is_string(), where,
                 ": expected a token string or an object with \"content\", got ", v.dump());
     t.content = v["content"].get<std::string>();
-    t.lstrip = v.value("lstrip", false);
-    t.rstrip = v.value("rstrip", false);
-    DRAFT_CHECK(!v.value("single_word", false), where, ": single_word=true is not supported (token '",
+    t.lstrip = bool_field(v, "lstrip", false, where);
+    t.rstrip = bool_field(v, "rstrip", false, where);
+    DRAFT_CHECK(!bool_field(v, "single_word", false, where), where, ": single_word=true is not supported (token '",
                 t.content, "')");
     return t;
   };
@@ -144,15 +152,19 @@ CLIPTokenizer CLIPTokenizer::from_folder(const std::string& folder) {
 
   // 1. added_tokens_decoder of tokenizer_config.json (transformers >= 4.34 writes it).
   if (config.contains("added_tokens_decoder")) {
+    DRAFT_CHECK(config["added_tokens_decoder"].is_object(), config_path,
+                ": added_tokens_decoder must be an object id -> token, got ", config["added_tokens_decoder"].dump());
     for (const auto& [id_text, value] : config["added_tokens_decoder"].items()) {
       std::string where = config_path + ": added_tokens_decoder." + id_text;
       AddedToken t = parse_token(value, where);
+      std::size_t end = 0;
       try {
-        t.id = std::stoll(id_text);
+        t.id = std::stoll(id_text, &end);
       } catch (const std::exception&) {
-        fail(where, ": the key is not an integer id");
+        end = 0;
       }
-      t.special = value.is_object() && value.value("special", false);
+      DRAFT_CHECK(end > 0 && end == id_text.size(), where, ": the key is not an integer id");
+      t.special = bool_field(value, "special", false, where);
       add_token(std::move(t));
     }
   }
@@ -219,6 +231,8 @@ CLIPTokenizer CLIPTokenizer::from_folder(const std::string& folder) {
                 ": clean_up_tokenization_spaces must be true or false");
     tok.clean_up_tokenization_spaces_ = config["clean_up_tokenization_spaces"].get<bool>();
   }
+  DRAFT_CHECK(!config.contains("errors") || config["errors"].is_string(), config_path,
+              ": errors must be a string ('replace'), got ", config["errors"].dump());
   std::string errors = config.value("errors", std::string("replace"));
   DRAFT_CHECK(errors == "replace", config_path, ": errors='", errors, "' is not supported (only 'replace')");
   tok.cache_ = std::make_shared<WordCache>();
