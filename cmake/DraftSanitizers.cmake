@@ -11,8 +11,8 @@ option(DRAFT_SANITIZE "Build with AddressSanitizer + UndefinedBehaviorSanitizer"
 option(DRAFT_FUZZ "Build the libFuzzer targets in fuzz/ (clang; implies DRAFT_SANITIZE)" OFF)
 
 # gtest_discover_tests lists each test binary's tests at build time (POST_BUILD). A sanitized build lists them
-# when ctest starts instead (PRE_TEST), so that the listing runs under the sanitizer options `make test-asan`
-# sets (the leak suppressions for LibTorch), and gives the slower-starting binaries more time.
+# when ctest starts instead (PRE_TEST): the listing then runs under the sanitizer options `make test-asan` sets,
+# not the build's environment, and the slower-starting binaries get more time.
 set(DRAFT_TEST_DISCOVERY_TIMEOUT 60)
 set(DRAFT_TEST_DISCOVERY_MODE POST_BUILD)
 
