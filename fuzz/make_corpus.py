@@ -83,6 +83,8 @@ def png_seeds():
     put("png", "gray8_gamma", png(2, 1, 8, 0, [b"\x00\xff"], extra=gama))
     put("png", "huge_declared", png(100000, 100000, 8, 2, [b""]))
     put("png", "truncated", png(2, 2, 8, 0, [b"\x00\x00", b"\x00\x00"])[:40])
+    # fuzz_png's out-of-memory finding: a tEXt chunk that declares 0x69545874 bytes in a 46-byte file.
+    put("png", "oversized_text_chunk", png(3, 3, 8, 0, [b""])[:8 + 25] + b"iTXttEXtIDAT`")
 
 
 # --- prompt files ----------------------------------------------------------------------------------------------

@@ -98,6 +98,26 @@ TEST(Png, DeclaredSizeBeyondTheDataIsRefusedBeforeAllocating) {
   EXPECT_TRUE(torch::equal(draft::decode_png(reinterpret_cast<const uint8_t*>(ok.data()), ok.size(), "mem"), from_file));
 }
 
+// Found by fuzz/fuzz_png.cpp (out-of-memory, now seed fuzz/corpus/png/oversized_text_chunk): a 46-byte file whose
+// tEXt chunk declared 0x69545874 bytes made libpng allocate and touch 1.7 GB before finding the data missing.
+TEST(Png, ChunkPastTheEndOfTheFileIsRefused) {
+  const std::string valid = png_bytes(3, 1, 0, std::string("\0abc", 4));
+  const std::string hostile = valid.substr(0, 33) + "iTXttEXtIDAT`";  // signature + IHDR, then the lying chunk
+  const std::string message = draft::test::expect_error(
+      [&] { draft::decode_png(reinterpret_cast<const uint8_t*>(hostile.data()), hostile.size(), "text.png"); });
+  EXPECT_NE(message.find("text.png: cannot read PNG: chunk 'tEXt' at byte 33 declares 1767135348 bytes, past the end "
+                         "of the 46-byte file"),
+            std::string::npos)
+      << message;
+  const std::string cut = valid.substr(0, valid.size() - 14);  // IDAT's last bytes and IEND missing
+  EXPECT_NE(draft::test::expect_error([&] {
+              draft::decode_png(reinterpret_cast<const uint8_t*>(cut.data()), cut.size(), "cut.png");
+            }).find("chunk 'IDAT'"),
+            std::string::npos);
+  EXPECT_EQ(draft::decode_png(reinterpret_cast<const uint8_t*>(valid.data()), valid.size(), "ok.png").sizes(),
+            (std::vector<int64_t>{1, 1, 3}));
+}
+
 TEST(ImageGrid, LayoutAndPadding) {
   at::Tensor images = torch::zeros({5, 3, 4, 6});
   for (int64_t i = 0; i < 5; ++i) images[i].fill_(static_cast<double>(i + 1) / 10.0);

@@ -4,6 +4,7 @@
 
 #include <png.h>
 
+#include <cctype>
 #include <cerrno>
 #include <cstring>
 #include <fstream>
@@ -30,12 +31,31 @@ void check_declared_size(const png_image& image, std::size_t file_size, const st
               " bytes of compressed data can hold (corrupt or truncated file)");
 }
 
+// libpng allocates each chunk's declared length before reading its data, and Debian's libpng sets no limit on it:
+// a 46-byte file whose tEXt chunk declared 1.7 GB made it allocate (and touch) that much (fuzz/fuzz_png.cpp).
+// So every chunk up to IEND must end inside the file, which bounds what libpng allocates by the file's size.
+void check_chunks(const uint8_t* data, std::size_t size, const std::string& source) {
+  constexpr std::size_t kSignature = 8, kFraming = 12;  // length, type, CRC
+  if (size < kSignature || std::memcmp(data, "\x89PNG\r\n\x1a\n", kSignature) != 0) return;  // libpng says why
+  for (std::size_t pos = kSignature; pos + 8 <= size;) {
+    const uint64_t length = (uint64_t{data[pos]} << 24) | (uint64_t{data[pos + 1]} << 16) |
+                            (uint64_t{data[pos + 2]} << 8) | uint64_t{data[pos + 3]};
+    std::string type(reinterpret_cast<const char*>(data + pos + 4), 4);
+    for (char& c : type) c = std::isalpha(static_cast<unsigned char>(c)) ? c : '?';
+    DRAFT_CHECK(length + kFraming <= size - pos, source, ": cannot read PNG: chunk '", type, "' at byte ", pos,
+                " declares ", length, " bytes, past the end of the ", size, "-byte file (truncated or corrupt)");
+    if (type == "IEND") return;
+    pos += kFraming + length;
+  }
+}
+
 }  // namespace
 
 at::Tensor decode_png(const uint8_t* data, std::size_t size, const std::string& source) {
   png_image image;
   std::memset(&image, 0, sizeof(image));
   image.version = PNG_IMAGE_VERSION;
+  check_chunks(data, size, source);
   if (!png_image_begin_read_from_memory(&image, data, size)) {
     fail(source, ": cannot read PNG: ", image.message);
   }
