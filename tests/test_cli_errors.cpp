@@ -60,12 +60,16 @@ const std::vector<BadCall> kBadCalls = {
      "{unreadable}: cannot open the prompts file: Permission denied"},
     {"finetune_unreadable_config", {"finetune", "--config", "{unreadable}"}, 1, "{unreadable}: cannot open: Permission denied"},
     // A folder where a file belongs.
-    {"info_folder", {"info", "{fx}"}, 1, "{fx}: not a regular file"},
+    {"info_folder", {"info", "{fx}"}, 1, "{fx}: is a folder; a .safetensors file is expected"},
     {"sample_prompts_folder", {"sample", "--model", "{model}", "--prompts", "{fx}"}, 1, "{fx}: is a folder, not a prompts file"},
     {"finetune_config_folder", {"finetune", "--config", "{fx}"}, 2, "File is actually a directory: {fx}"},
     {"sample_output_folder", {"sample", "--model", "{model}", "--prompt", "a coat", DRAFT_HEAVY_SAMPLE, "-o", "{fx}"}, 1,
      "-o {fx}: is a folder"},
     // Zero and negative counts.
+    {"score_not_a_png", {"score", "--reward", "jpeg", "{fx}/prompts.txt"}, 1,
+     "{fx}/prompts.txt: cannot read PNG: not a PNG file"},
+    {"sample_steps_past_the_schedule", {"sample", "--model", "{model}", "--prompt", "a coat", "--steps", "5000"}, 1,
+     "the number of sampling steps (--steps, sampler.steps) must be in [1, 1000]"},
     {"sample_n_zero", {"sample", "--model", "{model}", "--prompt", "a coat", "--n", "0"}, 2, "--n: must be at least 1, got 0"},
     {"sample_steps_negative", {"sample", "--model", "{model}", "--prompt", "a coat", "--steps", "-5"}, 2,
      "--steps: must be at least 1, got -5"},

@@ -72,8 +72,8 @@ at::Tensor make_alphas_cumprod(const at::Tensor& betas) { return torch::cumprod(
 std::vector<int64_t> inference_timesteps(const SchedulerConfig& config, int64_t num_inference_steps) {
   const int64_t T = config.num_train_timesteps;
   const int64_t N = num_inference_steps;
-  DRAFT_CHECK(N >= 1 && N <= T, "num_inference_steps must be in [1, ", T, "] (num_train_timesteps of ",
-              config.source, "), got ", N);
+  DRAFT_CHECK(N >= 1 && N <= T, "the number of sampling steps (--steps, sampler.steps) must be in [1, ", T,
+              "] (num_train_timesteps of ", config.source, "), got ", N);
   std::vector<int64_t> ts(static_cast<size_t>(N));
   if (config.timestep_spacing == "leading") {
     const int64_t ratio = T / N;

@@ -36,7 +36,8 @@ void check_declared_size(const png_image& image, std::size_t file_size, const st
 // So every chunk up to IEND must end inside the file, which bounds what libpng allocates by the file's size.
 void check_chunks(const uint8_t* data, std::size_t size, const std::string& source) {
   constexpr std::size_t kSignature = 8, kFraming = 12;  // length, type, CRC
-  if (size < kSignature || std::memcmp(data, "\x89PNG\r\n\x1a\n", kSignature) != 0) return;  // libpng says why
+  DRAFT_CHECK(size >= kSignature && std::memcmp(data, "\x89PNG\r\n\x1a\n", kSignature) == 0, source,
+              ": cannot read PNG: not a PNG file (it does not start with the PNG signature); convert it to PNG first");
   for (std::size_t pos = kSignature; pos + 8 <= size;) {
     const uint64_t length = (uint64_t{data[pos]} << 24) | (uint64_t{data[pos + 1]} << 16) |
                             (uint64_t{data[pos + 2]} << 8) | uint64_t{data[pos + 3]};

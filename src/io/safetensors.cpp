@@ -56,8 +56,11 @@ SafeTensorsFile::SafeTensorsFile(const std::string& path) : path_(path) {
   if (fd < 0) fail(path, ": cannot open: ", std::strerror(errno));
   struct stat st {};
   if (::fstat(fd, &st) != 0 || !S_ISREG(st.st_mode)) {
+    const bool folder = S_ISDIR(st.st_mode);
     ::close(fd);
-    fail(path, ": not a regular file");
+    fail(path, folder ? ": is a folder; a .safetensors file is expected (in a diffusers folder, e.g. "
+                        "unet/diffusion_pytorch_model.safetensors)"
+                      : ": not a regular file; a .safetensors file is expected");
   }
   size_ = static_cast<std::size_t>(st.st_size);
   if (size_ > 0) {
