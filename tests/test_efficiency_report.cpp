@@ -8,6 +8,7 @@
 #include <nlohmann/json.hpp>
 
 #include "efficiency/efficiency_benchmark.h"
+#include "efficiency/efficiency_claims.h"
 #include "efficiency/efficiency_report.h"
 #include "efficiency/efficiency_sweep.h"
 #include "cli_runner.h"
@@ -444,6 +445,80 @@ TEST(EfficiencyBenchmark, CliReportOnlyAndErrors) {
   EXPECT_EQ(seeds.code, 1);
   EXPECT_NE(seeds.err.find("--seeds: 'x' is not a seed"), std::string::npos) << seeds.err;
   EXPECT_EQ(draft::test::run_cli("bench").code, 2);
+}
+
+}  // namespace
+
+// ---- the paper's claims, judged from a computed task (bench/efficiency/efficiency_claims.h) ----
+
+namespace {
+
+json claim_method(const std::string& key, std::optional<double> final_reward, json sweep = nullptr) {
+  json reward = final_reward ? json{{"median", *final_reward}, {"min", *final_reward}, {"max", *final_reward}} : json();
+  return {{"key", key}, {"label", key}, {"final", {{"reward", reward}}}, {"sweep", sweep}};
+}
+
+json reach_of(const std::string& reference, double level, double q_ref, const std::string& key, int64_t seeds,
+              int64_t reached, std::optional<double> ratio) {
+  json r = ratio ? json{{"median", *ratio}, {"min", *ratio}, {"max", *ratio}} : json();
+  return {{"reference", reference}, {"budget", nullptr}, {"level", level}, {"q_ref", q_ref},
+          {"q_ref_lower_bound", false},
+          {"methods", json::array({{{"key", key}, {"seeds", seeds}, {"reached", reached}, {"ratio", r}}})}};
+}
+
+// A task whose numbers satisfy every criterion; the tests below break one at a time.
+json claims_task() {
+  const json full_sweep = {{"lr", {3e-4, 1e-3}}, {"final_reward", {-3.0, -7.0}}, {"chosen", 3e-4}};
+  const json k1_sweep = {{"lr", {3e-4, 1e-3}}, {"final_reward", {-2.5, -1.5}}, {"chosen", 1e-3}};
+  return {{"base_reward", -4.3},
+          {"methods", json::array({claim_method("draft-lv", -1.4), claim_method("draft-1", -1.5, k1_sweep),
+                                   claim_method("draft-k5", -1.6), claim_method("draft", -3.0, full_sweep),
+                                   claim_method("refl", -1.9), claim_method("ddpo", -3.5)})},
+          {"reach", json::array({reach_of("ddpo", -3.5, 6000, "draft-lv", 3, 3, 25.0),
+                                 reach_of("refl", -1.9, 400, "draft-lv", 3, 3, 2.0)})},
+          {"k_ablation", json::array({{{"key", "draft"}, {"skipped_steps", 0}}})}};
+}
+
+std::string verdict(const json& claims, std::size_t i) { return claims.at(i)["verdict"].get<std::string>(); }
+
+TEST(EfficiencyClaims, EveryCriterionMetIsReproduced) {
+  const json claims = draft::paper_claims_json(claims_task());
+  ASSERT_EQ(claims.size(), 4U);
+  for (std::size_t i = 0; i < 4; ++i) EXPECT_EQ(verdict(claims, i), "reproduced") << claims[i].dump();
+  EXPECT_NE(claims[0]["measured"].get<std::string>().find("25.0x fewer queries"), std::string::npos);
+  EXPECT_NE(claims[3]["measured"].get<std::string>().find("lr 0.001: -7.000 vs DRaFT-1 -1.500"), std::string::npos)
+      << claims[3]["measured"];
+  const std::string md = draft::paper_claims_markdown(claims);
+  EXPECT_NE(md.find("| claim | paper | measured | verdict | criterion |"), std::string::npos);
+  EXPECT_NE(md.find("| **reproduced** |"), std::string::npos);
+}
+
+TEST(EfficiencyClaims, EachCriterionMissedSaysSo) {
+  json task = claims_task();
+  task["reach"][0]["methods"][0]["ratio"] = {{"median", 3.0}, {"min", 2.0}, {"max", 4.0}};  // 3x < 10x
+  task["reach"][1]["methods"][0]["reached"] = 1;                                           // 1 of 3 seeds
+  task["methods"][2]["final"]["reward"]["median"] = -1.3;                                  // K=5 beats K=1
+  task["methods"][3]["sweep"]["final_reward"][1] = -2.0;                                   // no collapse
+  const json claims = draft::paper_claims_json(task);
+  EXPECT_EQ(verdict(claims, 0), "weaker");
+  EXPECT_EQ(verdict(claims, 1), "not reproduced");
+  EXPECT_NE(claims[1]["measured"].get<std::string>().find("in 1 of 3 seeds"), std::string::npos);
+  EXPECT_EQ(verdict(claims, 2), "not reproduced");
+  EXPECT_EQ(verdict(claims, 3), "not reproduced");
+  task["k_ablation"][0]["skipped_steps"] = 2;  // non-finite steps count as instability
+  EXPECT_EQ(verdict(draft::paper_claims_json(task), 3), "reproduced");
+}
+
+TEST(EfficiencyClaims, MissingRunsAreNotApplicable) {
+  json task = claims_task();
+  task["reach"][0]["level"] = nullptr;  // DDPO has not finished
+  task["methods"][3]["final"]["reward"] = nullptr;
+  task["methods"][2]["final"]["reward"] = nullptr;
+  const json claims = draft::paper_claims_json(task);
+  EXPECT_EQ(verdict(claims, 0), "n/a");
+  EXPECT_NE(claims[0]["measured"].get<std::string>().find("ddpo has no finished run"), std::string::npos);
+  EXPECT_EQ(verdict(claims, 1), "reproduced");
+  EXPECT_EQ(verdict(claims, 2), "n/a");
 }
 
 }  // namespace

@@ -9,6 +9,7 @@
 
 #include <fmt/format.h>
 
+#include "efficiency/efficiency_claims.h"
 #include "efficiency/efficiency_sweep.h"
 #include "io/atomic_file.h"
 #include "io/json_file.h"
@@ -450,6 +451,7 @@ nlohmann::json compute_efficiency_report(const EfficiencyReportSpec& spec) {
       }
     }
     t["k_ablation"] = k_ablation_json(spec.k_ablation, spec.methods, runs);
+    t["claims"] = paper_claims_json(t);
     report["tasks"].push_back(t);
   }
   return report;
@@ -470,6 +472,7 @@ std::string efficiency_report_markdown(const nlohmann::json& report) {
       continue;
     }
     md += fmt::format("![{}](efficiency_{}.svg)\n\n", task["label"].get<std::string>(), key);
+    if (task.contains("claims")) md += paper_claims_markdown(task["claims"]);
     md += sweep_markdown(task, report["sweep_seed"]);
     const bool with_lr = any_method_has(task, "lr");
     const bool with_eta = report["second_eta"].is_number();

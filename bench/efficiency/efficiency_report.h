@@ -1,8 +1,9 @@
 // The report of `draft bench efficiency`: reads the finished run folders <out>/<task>/<method>/seed<k>
-// (with a learning-rate sweep: <out>/<task>/<method>/lr<η>/seed<k>, efficiency_sweep.h), computes held-out reward against reward queries per method (median and min..max over seeds), the
-// queries each method needs to reach a reference method's final level, final numbers and a K ablation,
-// and writes results.json, results.md and one SVG per task. Partial benchmarks are fine: missing runs
-// show as "n/a" or as fewer seeds.
+// (with a learning-rate sweep: <out>/<task>/<method>/lr<η>/seed<k>, efficiency_sweep.h), computes held-out
+// reward against reward queries per method (median and min..max over seeds), the queries each method needs
+// to reach a reference method's final level, final numbers, a K ablation and the paper's claims judged per
+// task (efficiency_claims.h), and writes results.json, results.md and one SVG per task. Partial benchmarks
+// are fine: missing runs show as "n/a" or as fewer seeds.
 #pragma once
 
 #include <cstdint>
