@@ -14,6 +14,7 @@ packages=(
   nlohmann-json3-dev libcli11-dev libspdlog-dev libfmt-dev
   libpng-dev libjpeg-dev zlib1g-dev
   libutf8proc-dev libpcre2-dev
+  libprotobuf-dev protobuf-compiler   # TensorBoard event files: protobuf's lite runtime and protoc
   libgtest-dev libgmock-dev googletest libbenchmark-dev
   dataset-fashion-mnist   # the embedded model's training data (IDX files)
 )

@@ -30,6 +30,7 @@
 #include "train/checkpoint.h"
 #include "train/metrics.h"
 #include "train/run_lock.h"
+#include "io/tfrecord.h"
 
 namespace {
 
@@ -51,6 +52,8 @@ std::vector<std::string> check_every_file_parses(const std::string& dir) {
       partial.push_back(path);
     } else if (entry.path().filename() == ".lock") {
       // the RunLock's file: its content is a pid, and the lock is the flock
+    } else if (entry.path().filename().string().rfind("events.out.tfevents.", 0) == 0) {
+      EXPECT_NO_THROW(draft::read_tfrecords(path));  // TensorBoard's: a torn last record is skipped, not an error
     } else if (ext == ".json") {
       EXPECT_NO_THROW(nlohmann::json::parse(slurp(path)));
     } else if (ext == ".jsonl") {

@@ -4,15 +4,20 @@
 #include <atomic>
 #include <filesystem>
 #include <limits>
+#include <map>
+#include <set>
 
 #include <gtest/gtest.h>
 #include <torch/torch.h>
 
 #include "finetune/trainer.h"
 #include "io/safetensors.h"
+#include "io/tensorboard.pb.h"
+#include "io/tfrecord.h"
 #include "train/checkpoint.h"
 #include "train/metrics.h"
 #include "train/run_folder.h"
+#include "train/tensorboard_writer.h"
 #include "rewards/reward_registry.h"
 #include "io/json_file.h"
 #include "support.h"
@@ -77,6 +82,48 @@ draft::FinetuneConfig tiny(const std::string& out) {
   return c;
 }
 
+// What TensorBoard shows of a run's events files: the files read in name order, a session start dropping the
+// events read before it at steps >= its step (TensorBoard's purge on restart).
+struct TensorBoardView {
+  std::size_t files = 0;
+  std::map<std::pair<std::string, int64_t>, float> scalars;  // (tag, step) -> value
+  std::map<std::string, std::set<int64_t>> images;           // tag -> steps
+};
+
+TensorBoardView tensorboard_view(const std::string& run_dir) {
+  TensorBoardView view;
+  const auto files = draft::tensorboard_event_files(run_dir + "/tensorboard");
+  view.files = files.size();
+  for (const auto& file : files) {
+    for (const auto& record : draft::read_tfrecords(file)) {
+      draft::tensorboard::Event e;
+      EXPECT_TRUE(e.ParseFromString(record)) << file;
+      if (e.session_log().status() == draft::tensorboard::SessionLog::START) {
+        for (auto it = view.scalars.begin(); it != view.scalars.end();) {
+          it = it->first.second >= e.step() ? view.scalars.erase(it) : std::next(it);
+        }
+        for (auto& [tag, steps] : view.images) steps.erase(steps.lower_bound(e.step()), steps.end());
+      }
+      for (const auto& v : e.summary().value()) {
+        if (v.has_image()) view.images[v.tag()].insert(e.step());
+        if (v.value_case() == draft::tensorboard::Summary::Value::kSimpleValue) {
+          view.scalars[{v.tag(), e.step()}] = v.simple_value();
+        }
+      }
+    }
+  }
+  return view;
+}
+
+// The steps at which `view` has scalar `tag`.
+std::set<int64_t> scalar_steps(const TensorBoardView& view, const std::string& tag) {
+  std::set<int64_t> steps;
+  for (const auto& [key, value] : view.scalars) {
+    if (key.first == tag) steps.insert(key.second);
+  }
+  return steps;
+}
+
 std::map<std::string, at::Tensor> read_lora(const std::string& path) { return draft::SafeTensorsFile(path).load_all(); }
 
 TEST(FinetuneConfig, JsonRoundTripAndValidation) {
@@ -134,6 +181,19 @@ TEST(Finetune, WritesTheRunFolder) {
   }
   EXPECT_EQ(steps, 4);
   EXPECT_EQ(evals, 3);  // steps 0 (the base model), 2, 4
+  // TensorBoard: every train record's numbers as scalars, each evaluation's grid as an image.
+  const TensorBoardView tb = tensorboard_view(dir.file("run"));
+  EXPECT_EQ(tb.files, 1u);
+  for (const auto& m : metrics) {
+    const int64_t step = m["step"].get<int64_t>();
+    if (m.value("kind", "") == "eval") {
+      EXPECT_FLOAT_EQ(tb.scalars.at({"eval/eval_reward_mean", step}), m["eval_reward_mean"].get<float>());
+    } else {
+      EXPECT_FLOAT_EQ(tb.scalars.at({"train/reward_mean", step}), m["reward_mean"].get<float>()) << step;
+      EXPECT_EQ(tb.scalars.count({"train/loss", step}), 1u) << step;
+    }
+  }
+  EXPECT_EQ(tb.images.at("samples"), (std::set<int64_t>{0, 2, 4}));
   EXPECT_EQ(s.first_eval["step"], 0);
   // The LoRA file is in the diffusers layout, and its B matrices have moved away from zero.
   bool moved = false;
@@ -170,6 +230,17 @@ TEST(Finetune, ResumeAfterAnInterruptionIsBitIdentical) {
   int64_t steps = 0;
   for (const auto& m : draft::read_metrics(dir.file("resumed/metrics.jsonl"))) steps += m.value("kind", "") != "eval";
   EXPECT_EQ(steps, 4);
+  // So does TensorBoard's view of the two events files: the resumed one's session start at step 3 drops the
+  // killed process's step 3, and what remains equals the uninterrupted run's scalars and images.
+  const TensorBoardView a_tb = tensorboard_view(dir.file("whole")), b_tb = tensorboard_view(dir.file("resumed"));
+  EXPECT_EQ(b_tb.files, 2u);
+  EXPECT_EQ(scalar_steps(b_tb, "train/reward_mean"), (std::set<int64_t>{1, 2, 3, 4}));
+  EXPECT_EQ(b_tb.scalars.size(), a_tb.scalars.size());
+  for (const auto& [key, value] : a_tb.scalars) {
+    if (key.first.size() >= 9 && key.first.compare(key.first.size() - 9, 9, "wall_time") == 0) continue;  // a clock
+    EXPECT_EQ(b_tb.scalars.at(key), value) << key.first << " at " << key.second;
+  }
+  EXPECT_EQ(b_tb.images, a_tb.images);
 }
 
 // A resumed run keeps the settings its checkpoint depends on; the budget and evaluation may change.
@@ -180,7 +251,9 @@ TEST(Finetune, ResumeRefusesChangedSettingsAndAllowsALongerBudget) {
   auto c = tiny(dir.file("run"));
   c.train.steps = 2;
   c.eval.every = 0;
+  c.train.tensorboard = false;  // --no-tensorboard: no events files
   draft::run_finetune(c, false, quiet);
+  EXPECT_TRUE(draft::tensorboard_event_files(dir.file("run/tensorboard")).empty());
   auto changed = c;
   changed.optimizer.lr = 5e-3;
   changed.lora.rank = 8;
@@ -190,7 +263,12 @@ TEST(Finetune, ResumeRefusesChangedSettingsAndAllowsALongerBudget) {
   auto longer = c;
   longer.train.steps = 3;
   longer.eval.every = 3;
+  longer.train.tensorboard = true;  // may change on resume: the resumed part has its events
   EXPECT_EQ(draft::run_finetune(longer, true, quiet).steps_done, 3);
+  const TensorBoardView tb = tensorboard_view(dir.file("run"));
+  EXPECT_EQ(tb.files, 1u);
+  EXPECT_EQ(scalar_steps(tb, "train/reward_mean"), std::set<int64_t>{3});
+  EXPECT_EQ(tb.images.at("samples"), std::set<int64_t>{3});
 }
 
 // Label `slow` (make test-slow, about 4 min on 2 cores): the demo's recipe (configs/fashion-draft-lv.json,

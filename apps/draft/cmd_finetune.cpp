@@ -24,6 +24,7 @@ struct FinetuneFlags {
   RunFlags run;
   std::string refl_range;
   bool no_checkpoint = false;
+  bool no_tensorboard = false;
 };
 
 std::string default_run_dir() {
@@ -42,6 +43,7 @@ int run_finetune_command(FinetuneFlags& f) {
     extra["method"]["refl_max"] = range.refl_max;
   }
   if (f.no_checkpoint) extra["sampler"]["checkpoint"] = false;
+  if (f.no_tensorboard) extra["train"]["tensorboard"] = false;
   FinetuneConfig config = f.config->resolve(FinetuneConfig(), f.run, extra);
   // A data-parallel run (torchrun, srun, draft launch): rank 0 writes and prints, the others only compute.
   const DistributedEnv env = read_distributed_env();
@@ -82,6 +84,8 @@ Command add_finetune_command(CLI::App& root) {
                   "method.refl_min and method.refl_max)");
   sub->add_flag("--no-checkpoint", f->no_checkpoint, "keep every activation instead of recomputing (more memory; "
                 "sets sampler.checkpoint false)");
+  sub->add_flag("--no-tensorboard", f->no_tensorboard, "write no TensorBoard events files (sets train.tensorboard "
+                "false)");
   return {sub, [f] { return run_finetune_command(*f); }};
 }
 

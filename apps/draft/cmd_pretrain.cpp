@@ -24,6 +24,7 @@ struct RecipeFlags {
   std::unique_ptr<ConfigFlags<Config>> config;
   RunFlags run;
   int64_t stop_after = 0;
+  bool no_tensorboard = false;
   CLI::App* parser = nullptr;
 
   void add(CLI::App* sub, const ConfigTable<Config>& table) {
@@ -34,10 +35,13 @@ struct RecipeFlags {
     sub->add_option("--stop-after", stop_after,
                     "stop with a checkpoint after N steps of this invocation (0: run to the end)")
         ->check(whole_number(0));
+    sub->add_flag("--no-tensorboard", no_tensorboard, "write no TensorBoard events files (sets tensorboard false)");
   }
 
   Config resolve() const {
-    Config c = config->resolve(Config(), run);
+    nlohmann::json extra = nlohmann::json::object();
+    if (no_tensorboard) extra["tensorboard"] = false;
+    Config c = config->resolve(Config(), run, extra);
     c.stop_after_steps = stop_after;
     c.resume = run.resuming();
     check_output_folder(c.out_dir, "--run-dir");

@@ -58,6 +58,8 @@ const ConfigTable<FinetuneConfig>& finetune_config_table() {
           DRAFT_MEMBER(train.max_bad_steps), check_at_least(1), true);
     t.add("train.lora_format", "--lora-format", "diffusers or kohya, for the LoRA files written",
           DRAFT_MEMBER(train.lora_format), check_one_of({"diffusers", "kohya"}), true);
+    t.add("train.tensorboard", "--tensorboard", "write TensorBoard events files into the run folder's tensorboard/ "
+          "(--no-tensorboard: false)", DRAFT_MEMBER(train.tensorboard), {}, true);
     t.add("eval.every", "--eval-every", "held-out evaluation every N steps (and at step 0 and the end; 0: never)",
           DRAFT_MEMBER(eval.every), check_non_negative(), true);
     t.add("eval.at", "--eval-at", "also evaluate at these steps (repeat)", DRAFT_MEMBER(eval.at), {}, true);

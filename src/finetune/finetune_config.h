@@ -36,6 +36,7 @@ struct TrainConfig {
   int64_t save_every = 50;        ///< LoRA + checkpoint every N steps (and at the end)
   int64_t max_bad_steps = 5;      ///< non-finite steps in a row that stop the run
   std::string lora_format = "diffusers";  ///< diffusers | kohya, for the LoRA files written
+  bool tensorboard = true;                ///< TensorBoard events files in the run folder's tensorboard/
 };
 
 /// The `eval.*` keys: held-out evaluation at fixed seeds and prompts, and the sample grids.

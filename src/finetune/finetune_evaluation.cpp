@@ -1,5 +1,6 @@
 // The held-out evaluation of a fine-tuning run: fixed prompts and seeds, the reward's statistics into
-// metrics.jsonl ("kind": "eval") and the images as a grid in samples/step_NNNNNN.png.
+// metrics.jsonl ("kind": "eval") and the images as a grid in samples/step_NNNNNN.png (and TensorBoard's
+// "samples" images).
 #include <algorithm>
 #include <cstdio>
 #include <filesystem>
@@ -75,7 +76,9 @@ void FinetuneRun::evaluate(int64_t step) {
   grid.columns = eval.images_per_prompt;
   char name[64];
   std::snprintf(name, sizeof(name), "samples/step_%06lld.png", static_cast<long long>(step));
-  write_png(run_.folder().file(name), make_grid(result.images, grid));
+  const at::Tensor grid_image = make_grid(result.images, grid);
+  write_png(run_.folder().file(name), grid_image);
+  run_.log_image("samples", grid_image, step);
   nlohmann::json record = {{"kind", "eval"},
                            {"step", step},
                            {"eval_reward_mean", result.overall.mean},

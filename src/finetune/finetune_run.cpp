@@ -55,7 +55,7 @@ FinetuneRun::FinetuneRun(const FinetuneConfig& config, bool resume)
                 : " does not see", " the checkpoint in ", config_.out_dir, ", unlike other ranks: a run on several "
                 "machines needs its run folder on a file system every machine shares");
   }
-  run_.start(config_.to_json(), config_.resumable_keys());
+  run_.start(config_.to_json(), config_.resumable_keys(), config_.train.tensorboard);
   WeightsOptions weights;
   weights.dtype = parse_compute_dtype(config_.dtype);
   weights.device = parse_device(rank_device(config_.device));

@@ -88,12 +88,12 @@ at::Tensor read_png(const std::string& path) {
   return decode_png(bytes.data(), bytes.size(), path);
 }
 
-void write_png(const std::string& path, const at::Tensor& image) {
+std::string encode_png(const at::Tensor& image, const std::string& source) {
   at::Tensor chw = image.dim() == 2 ? image.unsqueeze(0) : image;
-  DRAFT_CHECK(chw.dim() == 3 && (chw.size(0) == 1 || chw.size(0) == 3), path,
+  DRAFT_CHECK(chw.dim() == 3 && (chw.size(0) == 1 || chw.size(0) == 3), source,
               ": write_png needs a (C,H,W) tensor with C=1 or 3, got shape ", image.sizes());
-  DRAFT_CHECK(chw.size(1) > 0 && chw.size(2) > 0, path, ": cannot write an empty image ", image.sizes());
-  DRAFT_CHECK(at::isFloatingType(chw.scalar_type()), path, ": write_png needs a floating tensor in [0,1], got ",
+  DRAFT_CHECK(chw.size(1) > 0 && chw.size(2) > 0, source, ": cannot write an empty image ", image.sizes());
+  DRAFT_CHECK(at::isFloatingType(chw.scalar_type()), source, ": write_png needs a floating tensor in [0,1], got ",
               c10::toString(chw.scalar_type()));
   // Same quantisation as torchvision's save_image: floor(x * 255 + 0.5) after clamping.
   at::Tensor bytes = chw.detach()
@@ -111,18 +111,21 @@ void write_png(const std::string& path, const at::Tensor& image) {
   out.width = static_cast<png_uint_32>(chw.size(2));
   out.height = static_cast<png_uint_32>(chw.size(1));
   out.format = chw.size(0) == 3 ? PNG_FORMAT_RGB : PNG_FORMAT_GRAY;
-  // Encoded in memory first (a call without a buffer measures), then written atomically: a killed run never
-  // leaves a half-written sample grid.
-  png_alloc_size_t size = 0;
+  png_alloc_size_t size = 0;  // a call without a buffer measures
   if (!png_image_write_to_memory(&out, nullptr, &size, 0, bytes.data_ptr<uint8_t>(), 0, nullptr)) {
-    fail(path, ": cannot encode PNG: ", out.message);
+    fail(source, ": cannot encode PNG: ", out.message);
   }
   std::string encoded(size, '\0');
   if (!png_image_write_to_memory(&out, encoded.data(), &size, 0, bytes.data_ptr<uint8_t>(), 0, nullptr)) {
-    fail(path, ": cannot encode PNG: ", out.message);
+    fail(source, ": cannot encode PNG: ", out.message);
   }
   encoded.resize(size);
-  write_file_atomically(path, encoded);
+  return encoded;
+}
+
+void write_png(const std::string& path, const at::Tensor& image) {
+  // Encoded in memory first, then written atomically: a killed run never leaves a half-written sample grid.
+  write_file_atomically(path, encode_png(image, path));
 }
 
 }  // namespace draft

@@ -22,4 +22,7 @@ at::Tensor decode_png(const uint8_t* data, std::size_t size, const std::string& 
 /// as an 8-bit grayscale (C=1) or RGB (C=3) PNG. Any device and floating dtype.
 void write_png(const std::string& path, const at::Tensor& image);
 
+/// The PNG file write_png writes, as bytes in memory; `source` names the image in errors.
+std::string encode_png(const at::Tensor& image, const std::string& source = "image");
+
 }  // namespace draft

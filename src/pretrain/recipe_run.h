@@ -34,7 +34,7 @@ struct RecipeRun {
 
   /// Fixes the resolved config (refused on resume when a fixed key changed).
   void start(const ConfigTable<Config>& table) {
-    run->start(config.to_json(), pretrain_resumable_keys(table, config));
+    run->start(config.to_json(), pretrain_resumable_keys(table, config), config.tensorboard);
   }
 
   /// open_folder(), then start().

@@ -1,5 +1,5 @@
 // The keys every `draft pretrain` config has (data, run folder, optimizer, schedule, seed, subset, flips,
-// checkpoint and log intervals), declared once for the three recipes' tables, and the epoch loop they set.
+// checkpoint and log intervals, TensorBoard files), declared once for the three recipes' tables, and the epoch loop they set.
 // Each recipe's config struct has these members with these names; the functions are templates over it.
 #pragma once
 
@@ -34,6 +34,8 @@ void add_run_settings(ConfigTable<Config>& t) {
         DRAFT_MEMBER(checkpoint_every), check_non_negative(), true);
   t.add("log_every", "--log-every", "steps between metrics.jsonl records", DRAFT_MEMBER(log_every), check_at_least(1),
         true);
+  t.add("tensorboard", "--tensorboard", "write TensorBoard events files into the run folder's tensorboard/ "
+        "(--no-tensorboard: false)", DRAFT_MEMBER(tensorboard), {}, true);
 }
 
 /// The keys a resumed run may change: those the table marks, less epochs under a cosine schedule.

@@ -8,6 +8,8 @@
 #include <ATen/Parallel.h>
 #include <fmt/format.h>
 
+#include "io/png.h"
+#include "train/tensorboard_writer.h"
 #include "util/error.h"
 #include "util/log.h"
 #include "util/threads.h"
@@ -45,6 +47,23 @@ void warn_on_other_threads(const CheckpointInfo& info) {
       info.blas_threads > 0 ? fmt::format(" --blas-threads {}", info.blas_threads) : std::string());
 }
 
+// The keys of a metrics record that are not scalars of their own: the step, the record's kind, the epoch.
+bool bookkeeping_key(const std::string& key) {
+  return key == "step" || key == "kind" || key == "event" || key == "epoch";
+}
+
+// "train", "eval", "final": a record's "kind" (fine-tuning) or "event" (pretraining); a fine-tuning step's
+// record has neither.
+std::string record_kind(const nlohmann::json& record) {
+  for (const char* key : {"kind", "event"}) {
+    if (record.contains(key) && record.at(key).is_string()) return record.at(key).get<std::string>();
+  }
+  return "train";
+}
+
+// The config as the text dashboard shows it: pretty JSON in a Markdown code block.
+std::string config_text(const nlohmann::json& config) { return "```json\n" + config.dump(2) + "\n```"; }
+
 }  // namespace
 
 std::vector<std::string> changed_settings(const nlohmann::json& saved, const nlohmann::json& now,
@@ -80,12 +99,16 @@ ResumableRun::ResumableRun(const std::string& dir, bool resume, bool writer)
   }
 }
 
-void ResumableRun::start(const nlohmann::json& config, const std::vector<std::string>& may_change) {
+ResumableRun::~ResumableRun() = default;
+
+void ResumableRun::start(const nlohmann::json& config, const std::vector<std::string>& may_change, bool tensorboard) {
   DRAFT_CHECK(!started_, folder_.dir(), ": the run was started twice");
   started_ = true;
   config_ = config;
+  int64_t first_step = 0;  // the first step this process logs
   if (resuming_) {
     const CheckpointInfo info = read_checkpoint_info(folder_.checkpoint_path());
+    first_step = info.progress.step + 1;
     const std::vector<std::string> changes = changed_settings(info.config, config_, may_change);
     if (!changes.empty()) {
       std::string list, allowed_list;
@@ -101,7 +124,36 @@ void ResumableRun::start(const nlohmann::json& config, const std::vector<std::st
   if (!resuming_ && folder_.has_metrics()) {
     std::filesystem::remove(folder_.metrics_path());  // from a run that stopped before its first checkpoint
   }
+  if (!resuming_) {
+    for (const auto& file : tensorboard_event_files(folder_.file("tensorboard"))) std::filesystem::remove(file);
+  }
   folder_.write_config(config_);
+  if (!tensorboard) return;
+  tensorboard_ = std::make_unique<TensorBoardWriter>(folder_.file("tensorboard"));
+  if (resuming_) tensorboard_->add_session_start(first_step);
+  tensorboard_->add_text("config", config_text(config_), first_step);
+}
+
+void ResumableRun::log(const nlohmann::json& record) const {
+  if (!writer_) return;
+  folder_.append_metrics(record);
+  if (!tensorboard_ || !record.contains("step") || !record.at("step").is_number_integer()) return;
+  const int64_t step = record.at("step").get<int64_t>();
+  const std::string kind = record_kind(record);
+  std::vector<std::pair<std::string, double>> scalars;
+  for (const auto& [key, value] : record.items()) {
+    if (bookkeeping_key(key)) continue;
+    if (value.is_number()) scalars.emplace_back(kind + "/" + key, value.get<double>());
+    if (value.is_boolean()) scalars.emplace_back(kind + "/" + key, value.get<bool>() ? 1.0 : 0.0);
+  }
+  if (!scalars.empty()) tensorboard_->add_scalars(scalars, step);
+}
+
+void ResumableRun::log_image(const std::string& tag, const at::Tensor& image, int64_t step) const {
+  if (!writer_ || !tensorboard_) return;
+  const at::Tensor chw = image.dim() == 2 ? image.unsqueeze(0) : image;
+  const std::string png = encode_png(chw, tensorboard_->path() + " (image '" + tag + "')");
+  tensorboard_->add_image(tag, png, chw.size(1), chw.size(2), chw.size(0), step);
 }
 
 TrainingProgress ResumableRun::restore(const std::vector<CheckpointModule>& modules,

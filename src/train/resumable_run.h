@@ -3,6 +3,7 @@
 // as the step budget and the evaluation and output settings, may change).
 #pragma once
 
+#include <memory>
 #include <optional>
 #include <string>
 #include <vector>
@@ -16,6 +17,8 @@
 
 namespace draft {
 
+class TensorBoardWriter;
+
 /// The settings that differ between a checkpoint's config (`saved`) and a resuming run's (`now`), as
 /// "key: saved -> now" texts in key order. Keys are dotted paths of the leaves ("optimizer.lr"); lists are
 /// compared whole. A key in `may_change`, or under a section named there ("eval" covers "eval.every"), is
@@ -24,7 +27,9 @@ std::vector<std::string> changed_settings(const nlohmann::json& saved, const nlo
                                           const std::vector<std::string>& may_change);
 
 /// One training run in its folder. Use: construct (opens the folder), start() once the resolved config is
-/// known, restore() when resuming() and the modules exist, then log() and save() while training.
+/// known, restore() when resuming() and the modules exist, then log() and save() while training. With
+/// TensorBoard on, the writer also keeps RUN/tensorboard/ (train/tensorboard_writer.h) in step with
+/// metrics.jsonl.
 class ResumableRun {
  public:
   /// Opens (creates) the run folder `dir` and locks it (train/run_lock.h: a second process on the folder is
@@ -35,12 +40,17 @@ class ResumableRun {
   /// A run that is not the `writer` (a data-parallel rank other than 0) only reads: it neither creates nor
   /// checks the folder (the writer does), and its start(), save() and log() write nothing.
   ResumableRun(const std::string& dir, bool resume, bool writer = true);
+  ~ResumableRun();
 
   /// Fixes the run's resolved `config`. When resuming, throws draft::Error naming every setting that differs
   /// from the checkpoint's config, except those in `may_change`, and warns when this process has other thread
   /// counts than the one that wrote the checkpoint (the run then continues, but not bit for bit). A new run
-  /// drops a metrics.jsonl left by a run that stopped before its first checkpoint. Writes config.json.
-  void start(const nlohmann::json& config, const std::vector<std::string>& may_change);
+  /// drops a metrics.jsonl (and TensorBoard files) left by a run that stopped before its first checkpoint.
+  /// Writes config.json. With `tensorboard`, opens a new TensorBoard events file in RUN/tensorboard/ and
+  /// writes the config into it as text (tag "config"); a resumed run first writes a session start at the
+  /// first step it does again (the checkpoint's step + 1), so that TensorBoard drops what an earlier process
+  /// logged after the checkpoint, as restore() drops it from metrics.jsonl.
+  void start(const nlohmann::json& config, const std::vector<std::string>& may_change, bool tensorboard = false);
 
   const RunFolder& folder() const { return folder_; }
   bool resuming() const { return resuming_; }
@@ -56,10 +66,15 @@ class ResumableRun {
   void save(const std::vector<CheckpointModule>& modules, const torch::optim::AdamW* optimizer,
             const TrainingProgress& progress) const;
 
-  /// Appends one record to metrics.jsonl (the writer only).
-  void log(const nlohmann::json& record) const {
-    if (writer_) folder_.append_metrics(record);
-  }
+  /// Appends one record to metrics.jsonl (the writer only). With TensorBoard on, also writes each of its
+  /// numbers (booleans as 0/1) as a scalar at the record's "step", tagged "<kind>/<key>": the kind is the
+  /// record's "kind" or "event" ("eval", "final"), else "train"; "step", "epoch", "kind" and "event" are not
+  /// scalars of their own.
+  void log(const nlohmann::json& record) const;
+
+  /// Writes `image` ((C,H,W) in [0, 1], C = 1 or 3) as a PNG into the TensorBoard file under `tag` at `step`
+  /// (the writer with TensorBoard on only; else nothing). The sample grids written into the run folder.
+  void log_image(const std::string& tag, const at::Tensor& image, int64_t step) const;
 
  private:
   RunFolder folder_;
@@ -68,6 +83,7 @@ class ResumableRun {
   bool writer_ = true;
   bool started_ = false;
   nlohmann::json config_;
+  std::unique_ptr<TensorBoardWriter> tensorboard_;  // null: TensorBoard off, or not the writer
 };
 
 }  // namespace draft
