@@ -3,6 +3,7 @@
 #include <filesystem>
 #include <fstream>
 #include <optional>
+#include <sstream>
 
 #include <gtest/gtest.h>
 #include <nlohmann/json.hpp>
@@ -246,7 +247,10 @@ TEST(EfficiencyBenchmark, LogSpacedStepsAreDistinctIncreasingAndEndAtTheLast) {
 std::string shipped_preset() { return draft::test::test_data("../../configs/bench-efficiency.json"); }
 
 TEST(EfficiencyBenchmark, ShippedPresetPlansValidRuns) {
-  const auto preset = draft::EfficiencyPreset::load(shipped_preset(), false);
+  auto preset = draft::EfficiencyPreset::load(shipped_preset(), false);
+  EXPECT_EQ(preset.out_dir, "runs/bench-efficiency");
+  TempDir dir;  // not the working directory's runs/, which may hold a real benchmark's finished sweeps
+  preset.out_dir = dir.file("runs/bench-efficiency");
   std::vector<std::string> waiting;
   // Resolves and validates every run's config. Nothing has run: only the sweeps (seed 0 at every rate;
   // DDPO has one rate and one seed), the other seeds wait for them.
@@ -254,8 +258,8 @@ TEST(EfficiencyBenchmark, ShippedPresetPlansValidRuns) {
   ASSERT_EQ(preset.tasks.size(), 2U);
   EXPECT_EQ(runs.size(), 2U * (6U * 3U + 1U));
   EXPECT_EQ(waiting.size(), 2U * 6U);
-  EXPECT_EQ(runs[0].dir, "runs/bench-efficiency/detail/draft-lv/lr0.0003/seed0");
-  EXPECT_EQ(runs[2].dir, "runs/bench-efficiency/detail/draft-lv/lr0.003/seed0");
+  EXPECT_EQ(runs[0].dir, preset.out_dir + "/detail/draft-lv/lr0.0003/seed0");
+  EXPECT_EQ(runs[2].dir, preset.out_dir + "/detail/draft-lv/lr0.003/seed0");
   EXPECT_EQ(runs[19].task, "compressibility");
   for (const auto& run : runs) {
     const json& c = run.config;
@@ -289,10 +293,11 @@ TEST(EfficiencyBenchmark, ShippedPresetPlansValidRuns) {
   EXPECT_EQ(preset.report_spec().learning_rates.at("draft-1"), (std::vector<double>{3e-4, 1e-3, 3e-3}));
   EXPECT_EQ(preset.report_spec().reference_budgets, (std::vector<int64_t>{2400}));
 
-  const auto quick = draft::EfficiencyPreset::load(shipped_preset(), true);
+  auto quick = draft::EfficiencyPreset::load(shipped_preset(), true);
+  EXPECT_EQ(quick.out_dir, "runs/bench-efficiency-quick");  // quick results never mix with full ones
+  quick.out_dir = dir.file("runs/bench-efficiency-quick");
   const auto quick_runs = draft::plan_efficiency_runs(quick);
   EXPECT_EQ(quick_runs.size(), 2U * (6U * 2U + 1U));
-  EXPECT_NE(quick.out_dir, preset.out_dir);  // quick results never mix with full ones
 }
 
 // A finished sweep chooses the best rate, and the method's other seeds are planned at it.
@@ -419,6 +424,38 @@ TEST(EfficiencyBenchmark, SelectionAndPresetErrorsNameTheKey) {
             std::string::npos);
   EXPECT_NE(error_of({{"methods", {{"ddpo", {{"extra_eval_steps", {4000}}}}}}}).find("outside 1..400"),
             std::string::npos);
+}
+
+// A finished run whose config differs from the preset only in settings that do not change what it computes
+// (checkpoint interval, TensorBoard) is kept; any other difference is refused, naming the key.
+TEST(EfficiencyBenchmark, FinishedRunsMayDifferOnlyInWhatDoesNotChangeTheirNumbers) {
+  TempDir dir;
+  auto preset = draft::EfficiencyPreset::load(shipped_preset(), true);
+  preset.out_dir = dir.file("bench");
+  draft::EfficiencySelection only;
+  only.tasks = {"detail"};
+  only.methods = {"ddpo"};
+  only.seeds = {0};
+  const auto runs = draft::plan_efficiency_runs(preset, only);
+  ASSERT_EQ(runs.size(), 1U);
+  const draft::EfficiencyRun& run = runs[0];
+  const int64_t steps = run.config["train"]["steps"];
+  write_run(run.dir, steps, {{0, 0, -0.5}, {steps, 8 * steps, 0.2}}, {});
+  std::ofstream(run.dir + "/" + draft::kSecondEtaFile) << json{{"eta", 1.0}, {"eval_reward_mean", 0.1}}.dump();
+  auto write_config = [&](const json& patch) {
+    json config = run.config;
+    config.merge_patch(patch);
+    std::ofstream(run.dir + "/config.json") << config.dump();
+  };
+  write_config({{"train", {{"save_every", 7}, {"tensorboard", false}}}});
+  std::ostringstream out;
+  draft::run_efficiency_benchmark(preset, only, /*report_only=*/false, out);
+  EXPECT_NE(out.str().find("finished earlier, skipped"), std::string::npos) << out.str();
+
+  write_config({{"optimizer", {{"lr", 0.5}}}});
+  const std::string message = expect_error([&] { draft::run_efficiency_benchmark(preset, only, false, out); });
+  EXPECT_NE(message.find("holds a run with other settings than the preset gives it"), std::string::npos) << message;
+  EXPECT_NE(message.find("optimizer.lr"), std::string::npos) << message;
 }
 
 // The CLI: the report of existing run folders without training, and flag errors before any training.

@@ -122,12 +122,14 @@ nlohmann::json run_config(const EfficiencyPreset& p, const EfficiencyTask& task,
 }
 
 // Refuses to continue a run folder that holds a run with other settings (a changed preset would
-// otherwise mix two configurations in one curve). out_dir may differ: the benchmark folder can move.
+// otherwise mix two configurations in one curve). Settings that do not change what a run computes may
+// differ: out_dir (the benchmark folder can move), how often it checkpoints, whether it writes TensorBoard.
 void check_same_settings(const EfficiencyRun& run) {
   const std::string saved_path = run.dir + "/config.json";
   if (!fs::is_regular_file(saved_path)) return;
   const nlohmann::json saved = FinetuneConfig::from_json(read_json_file(saved_path), saved_path).to_json();
-  const std::vector<std::string> changes = changed_settings(saved, run.config, {"out_dir"});
+  const std::vector<std::string> changes =
+      changed_settings(saved, run.config, {"out_dir", "train.save_every", "train.tensorboard"});
   if (changes.empty()) return;
   std::string where;
   for (std::size_t i = 0; i < changes.size() && i < 3; ++i) where += (i ? "; " : "") + changes[i];
