@@ -3,6 +3,8 @@
 #   make test       install what is missing, build, run the unit tests
 #   make test-slow  the slow tests too
 #   make test-gpu   the tests that need CUDA (a CUDA LibTorch build; skipped without a GPU)
+#   make test-browser  installs Chromium if missing, then the `browser` label: `draft report`'s page in headless
+#                   Chromium (every image loads, no script error, a screenshot that is not blank)
 #   make test-asan  the library and unit tests built with clang, AddressSanitizer + UndefinedBehaviorSanitizer
 #                   (in build-asan), then the `unit` label with leak detection on and UBSan halting
 #   make fuzz       the libFuzzer targets of fuzz/ (same build-asan), each for FUZZ_SECONDS (default 600);
@@ -21,7 +23,7 @@ ASAN_CMAKE_FLAGS = -DCMAKE_CXX_COMPILER=clang++ -DCMAKE_BUILD_TYPE=RelWithDebInf
 SANITIZER_ENV = ASAN_OPTIONS=detect_leaks=1:strict_string_checks=1:check_initialization_order=1 \
   UBSAN_OPTIONS=halt_on_error=1:print_stacktrace=1
 
-.PHONY: deps build demo test test-slow test-gpu asan-build test-asan fuzz clean
+.PHONY: deps build demo test test-slow test-gpu test-browser asan-build test-asan fuzz clean
 
 deps:
 	@scripts/install-deps.sh
@@ -43,6 +45,10 @@ test-slow: build
 
 test-gpu: build
 	ctest --test-dir $(BUILD) -L gpu --output-on-failure
+
+test-browser: build
+	@scripts/install-deps.sh --browser
+	ctest --test-dir $(BUILD) -L browser --output-on-failure
 
 $(ASAN_BUILD)/CMakeCache.txt:
 	cmake -S . -B $(ASAN_BUILD) $(ASAN_CMAKE_FLAGS)

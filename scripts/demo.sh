@@ -1,7 +1,6 @@
 #!/usr/bin/env bash
 # The main job of `make demo`: check the set-up, then show the project's real pieces at work on the
 # embedded default model (models/fashion-sd, trained by `draft pretrain` on Fashion-MNIST and shipped).
-# Until fine-tuning lands, the job is sampling: one row per class prompt.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 build=${1:-build}
@@ -25,4 +24,6 @@ rm -rf "$out/finetune"
 "$draft" finetune --config configs/fashion-draft-lv.json --run-dir "$out/finetune"
 "$draft" plot "$out/finetune" --y eval_reward_mean --title "held-out classifier reward" -o "$out/finetune/eval_reward.svg"
 "$draft" plot "$out/finetune" --y reward_mean --band none --title "training reward" -o "$out/finetune/train_reward.svg"
+"$draft" report "$out/finetune" -o "$out/finetune/report.html" --title "make demo: DRaFT-LV on the embedded model"
 echo "run folder $out/finetune: metrics.jsonl, lora_final.safetensors, samples/step_000000.png (base) ... step_000200.png, eval_reward.svg"
+echo "watch it: open $out/finetune/report.html (one offline page), or tensorboard --logdir $out"

@@ -4,6 +4,8 @@
 #   scripts/install-deps.sh           build + test + run dependencies
 #   scripts/install-deps.sh --fuzz    also clang, its sanitizer and libFuzzer runtime and llvm-symbolizer
 #                                     (make test-asan, make fuzz)
+#   scripts/install-deps.sh --browser also Chromium, for the headless-browser check of `draft report`'s page
+#                                     (make test-browser); both options may be given
 set -euo pipefail
 
 packages=(
@@ -18,9 +20,13 @@ packages=(
   libgtest-dev libgmock-dev googletest libbenchmark-dev
   dataset-fashion-mnist   # the embedded model's training data (IDX files)
 )
-if [[ "${1:-}" == "--fuzz" ]]; then
-  packages+=(clang libclang-rt-14-dev llvm)  # llvm: /usr/bin/llvm-symbolizer, for file:line in sanitizer reports
-fi
+for option in "$@"; do
+  case "$option" in
+    --fuzz) packages+=(clang libclang-rt-14-dev llvm) ;;  # llvm: /usr/bin/llvm-symbolizer, for file:line in sanitizer reports
+    --browser) packages+=(chromium) ;;  # headless Chromium renders the HTML report (tests/test_report_browser.cpp)
+    *) echo "install-deps: unknown option '$option' (use --fuzz and/or --browser)" >&2; exit 2 ;;
+  esac
+done
 
 missing=()
 for p in "${packages[@]}"; do

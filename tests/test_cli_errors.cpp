@@ -53,6 +53,8 @@ const std::vector<BadCall> kBadCalls = {
     {"score_missing_image", {"score", "--reward", "jpeg", "missing.png"}, 2, "File does not exist: missing.png"},
     {"finetune_missing_config", {"finetune", "--config", "missing.json"}, 2, "--config: File does not exist: missing.json"},
     {"plot_missing_run", {"plot", "no-run"}, 1, "no-run/metrics.jsonl: cannot open the run's metrics"},
+    {"report_missing_run", {"report", "no-run"}, 1, "no-run: no such folder"},
+    {"report_not_a_run", {"report", "{fx}"}, 1, "{fx} is not a run folder: it has no metrics.jsonl"},
     {"finetune_missing_classifier", {"finetune", "--model", "{model}", "--reward", "classifier:model=no-classifier",
      "--prompt", "a coat"}, 1, "no-classifier"},
     // Files that exist but cannot be read.
@@ -86,6 +88,8 @@ const std::vector<BadCall> kBadCalls = {
     {"threads_negative", {"--threads", "-3", "doctor"}, 2, "--threads: must be at least 0, got -3"},
     {"eta_negative", {"eval", "--model", "{model}", "--reward", "jpeg", "--prompt", "a coat", "--eta", "-0.5"}, 2,
      "--eta: must be between 0 and 1, got -0.5"},
+    {"report_diversity_warning_above_one", {"report", "{fx}/run", "--diversity-warning", "1.5"}, 2,
+     "--diversity-warning: must be between 0 and 1, got 1.5"},
     // Absurdly large values.
     {"sample_n_overflow", {"sample", "--model", "{model}", "--prompt", "a coat", "--n", "99999999999999999999"}, 2,
      "--n: must be at most 1000000, got 99999999999999999999"},
@@ -136,6 +140,8 @@ const std::vector<BadCall> kBadCalls = {
     {"probe_plot_missing_folder", {"probe", "--model", "{model}", "--reward", "jpeg-proxy", "--plot", "missing/p.svg"}, 1,
      "--plot missing/p.svg: the folder missing does not exist"},
     {"plot_output_read_only", {"plot", "{fx}/run", "-o", "{ro}/r.svg"}, 1, "-o {ro}/r.svg: cannot write into {ro}"},
+    {"report_output_missing_folder", {"report", "{fx}/run", "-o", "missing/r.html"}, 1,
+     "-o missing/r.html: the folder missing does not exist"},
     {"finetune_run_dir_read_only", {"finetune", "--model", "{model}", "--reward", "{classifier}", "--prompt", "a coat",
      "--run-dir", "{ro}/run"}, 1, "--run-dir {ro}/run: cannot write into {ro}"},
     {"finetune_run_dir_under_file", {"finetune", "--model", "{model}", "--reward", "jpeg-proxy:-1", "--prompt", "a coat",

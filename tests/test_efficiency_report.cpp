@@ -222,6 +222,23 @@ TEST(EfficiencyReport, WritesJsonMarkdownAndPlot) {
   EXPECT_NE(svg.find("(log scale)"), std::string::npos);
 }
 
+TEST(EfficiencyReport, WritesASelfContainedHtmlPageWithTheTablesAndPlots) {
+  TempDir dir;
+  write_benchmark(dir.path());
+  draft::write_efficiency_report(spec_in(dir.path()));
+  const std::string html = draft::test::slurp(dir.file("report.html"));
+  EXPECT_EQ(html.rfind("<!DOCTYPE html>", 0), 0U);
+  EXPECT_NE(html.find("<h2>Task T (<code>t</code>)</h2>"), std::string::npos);
+  EXPECT_NE(html.find("<tr><td>Fast</td><td>2/2</td><td>7.5 [5, 10]</td><td>6.00x [4.00, 8.00]</td></tr>"),
+            std::string::npos);
+  EXPECT_NE(html.find("<th>method</th>"), std::string::npos);
+  // The plot inline, not linked; no address anywhere.
+  EXPECT_NE(html.find(">Fast (2 seeds)</text>"), std::string::npos);
+  EXPECT_EQ(html.find("efficiency_t.svg)"), std::string::npos);
+  EXPECT_EQ(html.find("http"), std::string::npos);
+  EXPECT_EQ(html.find("src="), std::string::npos);
+}
+
 TEST(EfficiencyReport, EmptyBenchmarkSaysSo) {
   TempDir dir;
   draft::write_efficiency_report(spec_in(dir.path()));

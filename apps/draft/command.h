@@ -22,6 +22,7 @@ Command add_probe_command(CLI::App& root);
 Command add_score_command(CLI::App& root);
 Command add_lora_command(CLI::App& root);
 Command add_plot_command(CLI::App& root);
+Command add_report_command(CLI::App& root);
 Command add_finetune_command(CLI::App& root);
 Command add_bench_command(CLI::App& root);
 Command add_config_command(CLI::App& root);

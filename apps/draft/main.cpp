@@ -56,6 +56,7 @@ int main(int argc, char** argv) {
       draft::cli::add_score_command(app),
       draft::cli::add_lora_command(app),
       draft::cli::add_plot_command(app),
+      draft::cli::add_report_command(app),
       draft::cli::add_finetune_command(app),
       draft::cli::add_bench_command(app),
       draft::cli::add_config_command(app),

@@ -10,6 +10,7 @@
 #include <fmt/format.h>
 
 #include "efficiency/efficiency_claims.h"
+#include "efficiency/efficiency_html.h"
 #include "efficiency/efficiency_sweep.h"
 #include "io/atomic_file.h"
 #include "io/json_file.h"
@@ -550,6 +551,7 @@ nlohmann::json write_efficiency_report(const EfficiencyReportSpec& spec) {
   for (const auto& task : report["tasks"]) {
     write_plot(spec.out_dir + "/efficiency_" + task["key"].get<std::string>() + ".svg", task);
   }
+  write_file_atomically(spec.out_dir + "/report.html", efficiency_report_html(report, spec.out_dir));
   return report;
 }
 

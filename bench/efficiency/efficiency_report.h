@@ -2,8 +2,9 @@
 // (with a learning-rate sweep: <out>/<task>/<method>/lr<η>/seed<k>, efficiency_sweep.h), computes held-out
 // reward against reward queries per method (median and min..max over seeds), the queries each method needs
 // to reach a reference method's final level, final numbers, a K ablation and the paper's claims judged per
-// task (efficiency_claims.h), and writes results.json, results.md and one SVG per task. Partial benchmarks
-// are fine: missing runs show as "n/a" or as fewer seeds.
+// task (efficiency_claims.h), and writes results.json, results.md, one SVG per task and report.html (the
+// same tables and plots in one self-contained page, efficiency_html.h). Partial benchmarks are fine:
+// missing runs show as "n/a" or as fewer seeds.
 #pragma once
 
 #include <cstdint>
@@ -90,8 +91,8 @@ nlohmann::json compute_efficiency_report(const EfficiencyReportSpec& spec);
 /// The Markdown tables of a computed report (the content of results.md).
 std::string efficiency_report_markdown(const nlohmann::json& report);
 
-/// compute_efficiency_report, then writes <out>/results.json, <out>/results.md and, for each task with
-/// finished runs, <out>/efficiency_<task>.svg. Returns the report.
+/// compute_efficiency_report, then writes <out>/results.json, <out>/results.md, for each task with finished
+/// runs <out>/efficiency_<task>.svg, and <out>/report.html (efficiency_html.h). Returns the report.
 nlohmann::json write_efficiency_report(const EfficiencyReportSpec& spec);
 
 }  // namespace draft

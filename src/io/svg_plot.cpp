@@ -11,6 +11,7 @@
 #include <fmt/format.h>
 
 #include "io/atomic_file.h"
+#include "io/html.h"
 #include "util/error.h"
 
 namespace draft {
@@ -20,20 +21,6 @@ const std::vector<std::string>& palette() {
   static const std::vector<std::string> colors = {"#1f77b4", "#d62728", "#2ca02c", "#ff7f0e", "#9467bd",
                                                   "#8c564b", "#e377c2", "#7f7f7f", "#bcbd22", "#17becf"};
   return colors;
-}
-
-std::string escape(const std::string& text) {
-  std::string out;
-  for (char c : text) {
-    switch (c) {
-      case '&': out += "&amp;"; break;
-      case '<': out += "&lt;"; break;
-      case '>': out += "&gt;"; break;
-      case '"': out += "&quot;"; break;
-      default: out += c;
-    }
-  }
-  return out;
 }
 
 std::string tick_label(double value) {
@@ -130,7 +117,7 @@ std::string render_svg(const LinePlot& plot) {
       plot.width, plot.height, plot.width, plot.height);
   if (!plot.title.empty()) {
     svg += fmt::format("<text x=\"{}\" y=\"24\" text-anchor=\"middle\" font-size=\"15\">{}</text>\n",
-                       plot.width / 2, escape(plot.title));
+                       plot.width / 2, html_escape(plot.title));
   }
   // Grid and ticks.
   for (double v : nice_ticks(yr.low, yr.high, 6)) {
@@ -154,14 +141,14 @@ std::string render_svg(const LinePlot& plot) {
   svg += fmt::format("<rect x=\"{}\" y=\"{}\" width=\"{}\" height=\"{}\" fill=\"none\" stroke=\"#333\"/>\n", left,
                      top, pw, ph);
   svg += fmt::format("<text x=\"{:.1f}\" y=\"{:.1f}\" text-anchor=\"middle\">{}</text>\n", left + pw / 2,
-                     plot.height - 10.0, escape(plot.x_label + (plot.log_x ? " (log scale)" : "")));
+                     plot.height - 10.0, html_escape(plot.x_label + (plot.log_x ? " (log scale)" : "")));
   svg += fmt::format("<text transform=\"translate(16 {:.1f}) rotate(-90)\" text-anchor=\"middle\">{}</text>\n",
-                     top + ph / 2, escape(plot.y_label));
+                     top + ph / 2, html_escape(plot.y_label));
   for (const auto& [value, label] : plot.reference_lines) {
     svg += fmt::format(
         "<line x1=\"{:.1f}\" x2=\"{:.1f}\" y1=\"{:.1f}\" y2=\"{:.1f}\" stroke=\"#555\" stroke-dasharray=\"2 3\"/>\n"
         "<text x=\"{:.1f}\" y=\"{:.1f}\" text-anchor=\"end\" fill=\"#555\">{}</text>\n",
-        left, left + pw, py(value), py(value), left + pw - 4, py(value) - 4, escape(label));
+        left, left + pw, py(value), py(value), left + pw - 4, py(value) - 4, html_escape(label));
   }
   // Series: band first, then the line.
   std::size_t color_index = 0;
@@ -191,7 +178,7 @@ std::string render_svg(const LinePlot& plot) {
     svg += fmt::format(
         "<line x1=\"{:.1f}\" x2=\"{:.1f}\" y1=\"{:.1f}\" y2=\"{:.1f}\" stroke=\"{}\" stroke-width=\"2\"/>"
         "<text x=\"{:.1f}\" y=\"{:.1f}\">{}</text>\n",
-        left + 10, left + 30, y - 4, y - 4, legend[i].second, left + 36, y, escape(legend[i].first));
+        left + 10, left + 30, y - 4, y - 4, legend[i].second, left + 36, y, html_escape(legend[i].first));
   }
   svg += "</svg>\n";
   return svg;
