@@ -88,7 +88,7 @@ std::optional<int64_t> first_reach_queries(const RunRecord& run, double level);
 /// Reads the runs and computes every number of the report (the content of results.json).
 nlohmann::json compute_efficiency_report(const EfficiencyReportSpec& spec);
 
-/// The Markdown tables of a computed report (the content of results.md).
+/// The Markdown tables of a computed report (the content of results.md; efficiency_markdown.cpp).
 std::string efficiency_report_markdown(const nlohmann::json& report);
 
 /// compute_efficiency_report, then writes <out>/results.json, <out>/results.md, for each task with finished
