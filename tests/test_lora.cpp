@@ -117,6 +117,63 @@ TEST(LoRALinear, ScalingMergeAndUnmerge) {
   EXPECT_TRUE(tensors_close(y12, y1 + delta2, 1e-5));
 }
 
+// Mixed precision: under a bfloat16 base the adapters stay float32 master weights (the optimizer and its
+// state work in float32), are cast for the matmul, and receive float32 gradients; the fresh A is the one
+// an f32 base gets for the same seed, since it is drawn on the CPU in float32 either way.
+TEST(LoRALinear, MasterWeightsStayFloat32UnderABf16Base) {
+  torch::manual_seed(2);
+  torch::nn::Linear base(16, 8);
+  torch::nn::Linear half(16, 8);
+  {
+    torch::NoGradGuard no_grad;
+    half->weight.copy_(base->weight);
+    half->bias.copy_(base->bias);
+  }
+  half->to(torch::kBFloat16);
+  draft::LoRALinear full_lora(base), half_lora(half);
+  torch::manual_seed(11);
+  full_lora->add_adapter(4, 4.0);
+  torch::manual_seed(11);
+  half_lora->add_adapter(4, 4.0);
+  EXPECT_EQ(half_lora->lora_down(0).scalar_type(), torch::kFloat);
+  EXPECT_EQ(half_lora->lora_up(0).scalar_type(), torch::kFloat);
+  EXPECT_EQ(half_lora->weight.scalar_type(), torch::kBFloat16);
+  EXPECT_TRUE(torch::equal(half_lora->lora_down(0), full_lora->lora_down(0)));
+  {
+    torch::NoGradGuard no_grad;
+    half_lora->lora_up(0).normal_(0.0, 0.1);
+    full_lora->lora_up(0).copy_(half_lora->lora_up(0));
+  }
+  const at::Tensor x = torch::randn({3, 16});
+  const at::Tensor y = half_lora(x.to(torch::kBFloat16));
+  EXPECT_EQ(y.scalar_type(), torch::kBFloat16);
+  EXPECT_TRUE(tensors_close(y.to(torch::kFloat), full_lora(x).detach(), 0.05));  // bf16 has 8 bits of mantissa
+  y.to(torch::kFloat).square().sum().backward();
+  EXPECT_EQ(half_lora->lora_down(0).grad().scalar_type(), torch::kFloat);
+  EXPECT_EQ(half_lora->lora_up(0).grad().scalar_type(), torch::kFloat);
+  EXPECT_GT(half_lora->lora_down(0).grad().abs().sum().item<double>(), 0.0);
+  // Loaded adapters are float32 too, and merging folds the delta into the bf16 weight.
+  draft::LoRALinear loaded(half);
+  loaded->add_adapter(torch::randn({2, 16}, torch::kDouble), torch::randn({8, 2}, torch::kDouble), 2.0);
+  EXPECT_EQ(loaded->lora_down(0).scalar_type(), torch::kFloat);
+  EXPECT_EQ(loaded->delta_weight(0).scalar_type(), torch::kBFloat16);
+}
+
+// Label `gpu`: the seeded adapter is the same on CUDA as on the CPU (A is drawn on the CPU generator).
+TEST(LoRAUNet, SeededInitIsTheSameOnCuda) {
+  if (!torch::cuda::is_available()) GTEST_SKIP() << "CUDA is not available";
+  auto cpu_unet = tiny_unet();
+  auto cuda_unet = tiny_unet();
+  cuda_unet->to(torch::kCUDA);
+  const auto on_cpu = draft::inject_lora(cpu_unet, {}, 1234);
+  const auto on_cuda = draft::inject_lora(cuda_unet, {}, 1234);
+  ASSERT_EQ(on_cpu.layers.size(), on_cuda.layers.size());
+  for (std::size_t i = 0; i < on_cpu.layers.size(); ++i) {
+    EXPECT_TRUE(on_cuda.layers[i].down().is_cuda());
+    EXPECT_TRUE(torch::equal(on_cuda.layers[i].down().cpu(), on_cpu.layers[i].down())) << on_cpu.layers[i].name;
+  }
+}
+
 TEST(LoRAUNet, InjectionIsANoOpAndOnlyAdaptersTrain) {
   auto unet = tiny_unet();
   const UNetInput in = unet_input();

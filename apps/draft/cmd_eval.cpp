@@ -93,7 +93,7 @@ int run_eval(EvalFlags f) {
   WeightsOptions weights;
   weights.dtype = parse_compute_dtype(f.dtype);
   weights.device = parse_device(f.device);
-  RewardPtr reward = make_reward(f.reward.spec, f.reward.context(weights.device));
+  RewardPtr reward = make_reward(f.reward.spec, f.reward.context(weights.device, weights.dtype));
   StableDiffusion model = load_stable_diffusion(f.model, weights);
   apply_loras(model, f.loras);
   use_threading_for_image_size(model.default_image_size());

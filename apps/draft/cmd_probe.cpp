@@ -266,8 +266,7 @@ int run_probe(ProbeFlags f) {
   WeightsOptions weights;
   weights.dtype = parse_compute_dtype(f.dtype);
   weights.device = parse_device(f.device);
-  RewardContext reward_context = f.reward.context(weights.device);
-  if (weights.dtype == torch::kDouble) reward_context.dtype = torch::kDouble;
+  RewardContext reward_context = f.reward.context(weights.device, weights.dtype);
   std::vector<RewardPtr> rewards;
   std::vector<Reward*> reward_ptrs;
   for (const auto& spec : f.rewards) {

@@ -5,13 +5,13 @@
 #include <vector>
 
 #include <c10/util/Exception.h>
-#include <torch/version.h>
 
 #include "command.h"
 #include "flag_checks.h"
 #include "util/error.h"
 #include "util/log.h"
 #include "util/threads.h"
+#include "util/torch_compat.h"
 #include "util/version.h"
 
 namespace {
@@ -20,7 +20,7 @@ constexpr int kExitRuntimeError = 1;
 constexpr int kExitUsageError = 2;
 
 std::string version_text() {
-  return std::string("draft ") + DRAFT_VERSION + " (git " + DRAFT_GIT_REVISION + "), LibTorch " + TORCH_VERSION;
+  return std::string("draft ") + DRAFT_VERSION + " (git " + DRAFT_GIT_REVISION + "), LibTorch " + draft::torch_version();
 }
 
 // The first line of a message: LibTorch appends C++ stack traces we do not want on a user's terminal.

@@ -15,11 +15,14 @@ struct RewardFlags {
   std::string weights_dir;
   std::string models_dir = "models";
 
-  RewardContext context(c10::Device device) const {
+  /// `dtype`: the command's compute dtype, which CLIP rewards run in unless their dtype= option says
+  /// otherwise (RewardContext::dtype).
+  RewardContext context(c10::Device device, c10::ScalarType dtype = c10::kFloat) const {
     RewardContext c;
     c.models_dir = models_dir;
     c.weights_dir = weights_dir;
     c.device = device;
+    c.dtype = dtype;
     return c;
   }
 };

@@ -158,7 +158,7 @@ double evaluate_at_second_eta(const EfficiencyRun& run, double eta) {
   apply_loras(sd, {run.dir + "/lora_final.safetensors"});
   RewardContext context;
   context.device = weights.device;
-  if (weights.dtype == torch::kDouble) context.dtype = torch::kDouble;
+  context.dtype = weights.dtype;
   const RewardPtr reward = make_reward(config.eval.reward.empty() ? config.reward : config.eval.reward, context);
   RewardEvalOptions eval = held_out_eval_options(config, config.training_prompts());
   eval.eta = eta;

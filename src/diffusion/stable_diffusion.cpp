@@ -4,11 +4,11 @@
 #include <filesystem>
 
 #include <torch/torch.h>
-#include <torch/version.h>
 
 #include "io/config_json.h"
 #include "util/error.h"
 #include "util/log.h"
+#include "util/torch_compat.h"
 
 namespace draft {
 namespace fs = std::filesystem;
@@ -65,12 +65,10 @@ StableDiffusion load_stable_diffusion(const std::string& folder, const WeightsOp
               "with model_index.json, unet/, vae/, text_encoder/, tokenizer/, scheduler/)");
   DRAFT_CHECK(fs::exists(index_path), folder, ": no model_index.json: not a diffusers pipeline folder (save one "
               "with diffusers' StableDiffusionPipeline.save_pretrained)");
-#if TORCH_VERSION_MAJOR < 2
   // LibTorch 1.x has no float16 CPU kernels for LayerNorm / GroupNorm: refuse up front, not mid-sampling.
-  DRAFT_CHECK(!(options.device.is_cpu() && options.dtype == c10::kHalf),
-              "dtype f16 needs a CUDA device with this LibTorch (", TORCH_VERSION,
-              " has no float16 CPU kernels for LayerNorm/GroupNorm): use --dtype bf16 or f32 on the CPU");
-#endif
+  DRAFT_CHECK(supports_compute_dtype(options.dtype, options.device), "dtype f16 needs a CUDA device with this "
+              "LibTorch (", torch_version(), " has no float16 CPU kernels for LayerNorm/GroupNorm): use --dtype bf16 "
+              "or f32 on the CPU");
   ConfigJson index = ConfigJson::load(index_path.string());
   check_component(index, "unet", {"UNet2DConditionModel"});
   check_component(index, "vae", {"AutoencoderKL"});

@@ -62,7 +62,7 @@ FinetuneRun::FinetuneRun(const FinetuneConfig& config, bool resume)
   sd_ = load_stable_diffusion(config_.model, weights);
   RewardContext reward_context;
   reward_context.device = weights.device;
-  if (weights.dtype == torch::kDouble) reward_context.dtype = torch::kDouble;
+  reward_context.dtype = weights.dtype;
   reward_ = make_reward(config_.reward, reward_context);
   method_ = make_method(config_.method);
   method_name_ = method_->name();

@@ -10,6 +10,15 @@
 
 namespace draft {
 
+namespace {
+
+/// The dtype adapters are kept in: float32 master weights under a float32, bfloat16 or float16 base (mixed
+/// precision: the optimizer's updates, often far below a bf16 ulp of the weight, are not rounded away),
+/// float64 under a float64 base (exactness checks).
+c10::ScalarType master_dtype(c10::ScalarType base) { return base == torch::kDouble ? torch::kDouble : torch::kFloat; }
+
+}  // namespace
+
 LoRALinearImpl::LoRALinearImpl(const torch::nn::Linear& base)
     : in_features_(base->options.in_features()), out_features_(base->options.out_features()) {
   weight = register_parameter("weight", base->weight, /*requires_grad=*/false);
@@ -21,7 +30,9 @@ LoRALinearImpl::LoRALinearImpl(const torch::nn::Linear& base)
 int64_t LoRALinearImpl::add_adapter(int64_t rank, double alpha, double scale) {
   DRAFT_CHECK(rank >= 1, "LoRALinear: rank must be >= 1, got ", rank);
   DRAFT_CHECK(!merged_, "LoRALinear: cannot add an adapter while merged (unmerge first)");
-  auto options = weight.options().requires_grad(false);
+  // A is drawn on the CPU, from LibTorch's default CPU generator, in the master dtype, then moved: a seed gives
+  // the same adapter on the CPU and on any GPU, and under an f32, bf16 or f16 base alike.
+  auto options = torch::TensorOptions().dtype(master_dtype(weight.scalar_type()));
   at::Tensor down = torch::empty({rank, in_features_}, options);
   {
     torch::NoGradGuard no_grad;
@@ -45,7 +56,7 @@ int64_t LoRALinearImpl::add_adapter(const at::Tensor& down, const at::Tensor& up
   const int64_t rank = down.size(0);
   auto make = [&](const at::Tensor& value, int64_t in, int64_t out) {
     torch::nn::Linear layer(torch::nn::LinearOptions(in, out).bias(false));
-    layer->to(weight.device(), weight.scalar_type());
+    layer->to(weight.device(), master_dtype(weight.scalar_type()));
     torch::NoGradGuard no_grad;
     layer->weight.copy_(value);
     layer->weight.set_requires_grad(false);
@@ -73,11 +84,14 @@ at::Tensor LoRALinearImpl::forward(const at::Tensor& x) {
   at::Tensor y = torch::linear(x, weight, bias);
   if (merged_) return y;
   // 2. eq. (3) with scaling: + s (alpha / r) B (A x) per adapter; the rank-r bottleneck costs
-  //    r (in + out) per token instead of forming the (out, in) delta
+  //    r (in + out) per token instead of forming the (out, in) delta. Mixed precision: the float32 master
+  //    A and B are cast to the activations' dtype for the matmuls (a no-op when they match); their
+  //    gradients flow back through the cast and arrive in float32.
   for (int64_t i = 0; i < num_adapters(); ++i) {
     const double factor = scale_[i] * alpha_[i] / static_cast<double>(rank_[i]);
     if (factor == 0.0) continue;
-    y = y + torch::linear(torch::linear(x, lora_down(i)), lora_up(i)) * factor;
+    const at::Tensor down = lora_down(i).to(x.scalar_type()), up = lora_up(i).to(x.scalar_type());
+    y = y + torch::linear(torch::linear(x, down), up) * factor;
   }
   return y;
 }

@@ -22,16 +22,20 @@ namespace draft {
 /// A fresh adapter has A Kaiming-uniform (a = sqrt(5), bound 1/sqrt(in), as PEFT and kohya initialise
 /// it, so trained adapters and learning rates behave as in those tools) and B = 0, so it changes
 /// nothing: the output is bit-identical to the base Linear's.
+///
+/// Adapters are master weights: float32 under a float32, bfloat16 or float16 base (float64 under a
+/// float64 one), cast to the activations' dtype for the matmuls, so the optimizer and its state work in
+/// float32 while the frozen base runs in half precision.
 class LoRALinearImpl : public torch::nn::Module {
  public:
   /// Wraps `base` (its weight and bias are shared, not copied, and frozen).
   explicit LoRALinearImpl(const torch::nn::Linear& base);
 
-  /// Adds a fresh adapter of rank `rank` (A Kaiming-uniform, B zero); returns its index. The adapter's
-  /// tensors require grad.
+  /// Adds a fresh adapter of rank `rank` (A Kaiming-uniform, drawn from LibTorch's default CPU generator
+  /// whatever the device; B zero); returns its index. The adapter's tensors require grad.
   int64_t add_adapter(int64_t rank, double alpha, double scale = 1.0);
-  /// Adds an adapter with the given A (rank, in) and B (out, rank), copied to the base's dtype and
-  /// device, not requiring grad; returns its index. Throws draft::Error on shape mismatch.
+  /// Adds an adapter with the given A (rank, in) and B (out, rank), copied to the base's device in the
+  /// master dtype (float32, or float64 under a float64 base), not requiring grad; returns its index. Throws draft::Error on shape mismatch.
   int64_t add_adapter(const at::Tensor& down, const at::Tensor& up, double alpha, double scale = 1.0);
 
   /// W x + b + sum_i s_i (alpha_i / r_i) B_i (A_i x); when merged, just W' x + b.

@@ -7,7 +7,9 @@
 
 #include <torch/torch.h>
 
+#include "nn/attention_kernel.h"
 #include "util/error.h"
+#include "util/torch_compat.h"
 
 namespace draft {
 
@@ -70,7 +72,22 @@ at::Tensor AttentionImpl::forward(const at::Tensor& x, const at::Tensor& context
   at::Tensor k = split(to_k_.forward<at::Tensor>(ctx));
   at::Tensor v = split(to_v_.forward<at::Tensor>(ctx));
 
-  // 4. probs = softmax(q k^T * d^-0.5) over keys; upcast variants compute in float32 and cast back
+  // 4.-5. softmax(q k^T * d^-0.5) v, heads merged back: (B, heads, N, d) -> (B, N, heads*d), then to_out.0.
+  //    The fused kernel keeps its softmax in float32 internally, which is what the upcast options ask of
+  //    the math path (diffusers' AttnProcessor2_0 likewise ignores them).
+  at::Tensor out = attention_kernel() == AttentionKernel::kFused ? fused_attention(q, k, v, at::Tensor())
+                                                                 : math_attention(q, k, v);
+  out = to_out0_.forward<at::Tensor>(out.permute({0, 2, 1, 3}).reshape({batch, -1, heads * d}));
+
+  // 6. back to NCHW, residual, rescale
+  if (spatial) out = out.transpose(1, 2).reshape(x.sizes());
+  if (options.residual_connection()) out = out + x;
+  if (options.rescale_output_factor() != 1.0) out = out / options.rescale_output_factor();
+  return out;
+}
+
+at::Tensor AttentionImpl::math_attention(at::Tensor q, at::Tensor k, const at::Tensor& v) const {
+  // probs = softmax(q k^T * d^-0.5) over keys; upcast variants compute in float32 and cast back
   const auto dtype = q.scalar_type();
   if (options.upcast_attention()) {
     q = q.to(torch::kFloat);
@@ -79,19 +96,11 @@ at::Tensor AttentionImpl::forward(const at::Tensor& x, const at::Tensor& context
   // Scaled in place: the score tensor is the largest in the UNet (B·heads·N·M), and a second full-size
   // buffer for the scaled copy cost more than the product itself (profiled on the tiny test UNet). The
   // product's backward does not need its output, so the in-place scale is autograd-safe.
-  at::Tensor scores = torch::matmul(q, k.transpose(-1, -2)).mul_(std::pow(static_cast<double>(d), -0.5));
+  at::Tensor scores =
+      torch::matmul(q, k.transpose(-1, -2)).mul_(std::pow(static_cast<double>(options.dim_head()), -0.5));
   if (options.upcast_softmax()) scores = scores.to(torch::kFloat);
   at::Tensor probs = scores.softmax(-1).to(dtype);
-
-  // 5. weighted values, heads merged back: (B, heads, N, d) -> (B, N, heads*d), then to_out.0
-  at::Tensor out = torch::matmul(probs, v).permute({0, 2, 1, 3}).reshape({batch, -1, heads * d});
-  out = to_out0_.forward<at::Tensor>(out);
-
-  // 6. back to NCHW, residual, rescale
-  if (spatial) out = out.transpose(1, 2).reshape(x.sizes());
-  if (options.residual_connection()) out = out + x;
-  if (options.rescale_output_factor() != 1.0) out = out / options.rescale_output_factor();
-  return out;
+  return torch::matmul(probs, v);  // (B, heads, N, d)
 }
 
 }  // namespace draft

@@ -44,7 +44,8 @@ struct AttentionOptions {
 
 /// softmax(q k^T * dim_head^-0.5) v over `heads` heads, with q = to_q(x), k = to_k(ctx), v = to_v(ctx),
 /// followed by to_out.0. Keys: group_norm (optional), to_q, to_k, to_v, to_out.0 (to_out.1 is a weightless
-/// dropout, as in diffusers). Scores use matmul then scale, not baddbmm on an empty buffer (DESIGN.md 6).
+/// dropout, as in diffusers). The math kernel computes scores with matmul then scale, not baddbmm on an
+/// empty buffer (DESIGN.md 6); on LibTorch 2.x the fused kernel is used instead (attention_kernel.h).
 class AttentionImpl : public torch::nn::Module {
  public:
   explicit AttentionImpl(const AttentionOptions& options);
@@ -66,6 +67,9 @@ class AttentionImpl : public torch::nn::Module {
   torch::nn::ModuleList to_out{nullptr};
 
  private:
+  /// softmax(q k^T * dim_head^-0.5) v with two matmuls (the math kernel); q, k, v (B, heads, N|M, d).
+  at::Tensor math_attention(at::Tensor q, at::Tensor k, const at::Tensor& v) const;
+
   torch::nn::AnyModule to_q_, to_k_, to_v_, to_out0_;
 };
 TORCH_MODULE(Attention);

@@ -7,7 +7,9 @@
 
 #include <torch/torch.h>
 
+#include "nn/attention_kernel.h"
 #include "util/error.h"
+#include "util/torch_compat.h"
 
 namespace draft {
 
@@ -59,18 +61,26 @@ at::Tensor CLIPAttentionImpl::forward(const at::Tensor& x, const at::Tensor& cau
   auto heads = [&](const at::Tensor& t) {  // [B, T, D] -> [B, H, T, d]
     return t.view({batch, length, num_heads_, head_dim_}).transpose(1, 2);
   };
-  // 1. q is scaled by head_dim^-0.5 before the product (CLIPAttention.forward), not the scores.
-  auto q = heads(q_proj(x) * scale_);
-  auto k = heads(k_proj(x));
-  auto v = heads(v_proj(x));
-  // 2. scores = q k^T (+ causal) (+ padding); matmul, not baddbmm (DESIGN.md 6, LibTorch 1.13 trap).
-  auto scores = torch::matmul(q, k.transpose(-1, -2));
-  if (causal_mask.defined()) scores = scores + causal_mask;
-  if (attention_mask.defined()) scores = scores + attention_mask;
-  // 3. softmax in the working dtype, weighted sum of values, merge heads, out_proj.
-  auto probs = torch::softmax(scores, -1);
-  auto out = torch::matmul(probs, v).transpose(1, 2).reshape({batch, length, num_heads_ * head_dim_});
-  return out_proj(out);
+  at::Tensor out;
+  if (attention_kernel() == AttentionKernel::kFused) {
+    // softmax(q k^T / √d + mask) v in one kernel; its default scale is CLIP's head_dim^-0.5.
+    at::Tensor mask = causal_mask;
+    if (attention_mask.defined()) mask = mask.defined() ? mask + attention_mask : attention_mask;
+    out = fused_attention(heads(q_proj(x)), heads(k_proj(x)), heads(v_proj(x)), mask);
+  } else {
+    // 1. q is scaled by head_dim^-0.5 before the product (CLIPAttention.forward), not the scores.
+    auto q = heads(q_proj(x) * scale_);
+    auto k = heads(k_proj(x));
+    auto v = heads(v_proj(x));
+    // 2. scores = q k^T (+ causal) (+ padding); matmul, not baddbmm (DESIGN.md 6, LibTorch 1.13 trap).
+    auto scores = torch::matmul(q, k.transpose(-1, -2));
+    if (causal_mask.defined()) scores = scores + causal_mask;
+    if (attention_mask.defined()) scores = scores + attention_mask;
+    // 3. softmax in the working dtype, weighted sum of values.
+    out = torch::matmul(torch::softmax(scores, -1), v);
+  }
+  // 4. merge heads, out_proj.
+  return out_proj(out.transpose(1, 2).reshape({batch, length, num_heads_ * head_dim_}));
 }
 
 CLIPMLPImpl::CLIPMLPImpl(int64_t hidden_size, int64_t intermediate_size, CLIPActivation activation)

@@ -53,7 +53,7 @@ RewardPtr make_aesthetic(const RewardOptions& options, const RewardContext& cont
   o.with_text = false;
   // OpenAI's clip.load preprocessing: torchvision Resize(224, BICUBIC) + CenterCrop on the PIL image.
   o.preprocess.crop = CropRounding::kRound;
-  o.dtype = clip_reward_dtype(options);
+  o.dtype = clip_reward_dtype(options, context);
   o.device = context.device;
   const std::string head = options.get("head", weights + "/aesthetic/sac+logos+ava1-l14-linearMSE.safetensors");
   options.check_all_used();

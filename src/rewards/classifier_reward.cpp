@@ -65,9 +65,7 @@ class ClassifierReward : public Reward {
                 "pass classifier:model=DIR, or train one with 'draft pretrain classifier'");
     model_ = load_fashion_classifier(folder);
     for (auto& p : model_->parameters()) p.set_requires_grad(false);
-    DRAFT_CHECK(context.dtype == torch::kFloat || context.dtype == torch::kDouble,
-                "reward 'classifier' computes in float32 or float64, not ", c10::toString(context.dtype));
-    model_->to(context.device, context.dtype);
+    model_->to(context.device, context.dtype == torch::kDouble ? torch::kDouble : torch::kFloat);
     labels_ = model_->config().labels;
     if (labels_.empty()) {
       for (int64_t i = 0; i < model_->config().num_classes; ++i) labels_.push_back(std::to_string(i));

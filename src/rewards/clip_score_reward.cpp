@@ -36,7 +36,7 @@ RewardPtr make_clip_score(const RewardOptions& options, const RewardContext& con
       "special_tokens_map.json --local-dir " + o.model_path + "`) or an OpenCLIP .safetensors file.";
   // torchmetrics runs transformers' CLIPProcessor (PIL bicubic, floor-centred crop).
   o.preprocess.crop = CropRounding::kFloor;
-  o.dtype = clip_reward_dtype(options);
+  o.dtype = clip_reward_dtype(options, context);
   o.device = context.device;
   options.check_all_used();
   return std::make_shared<ClipScoreReward>(std::make_shared<ClipScorer>(o), clip_reward_name(options));

@@ -115,7 +115,8 @@ at::Tensor ClipReward::image_features(const at::Tensor& images) {
   return clip_reward_output(scorer_->image_embeddings(images), images.device());
 }
 
-c10::ScalarType clip_reward_dtype(const RewardOptions& options) {
+c10::ScalarType clip_reward_dtype(const RewardOptions& options, const RewardContext& context) {
+  if (!options.has("dtype")) return context.dtype;
   const std::string name = options.get("dtype", "f32");
   if (name == "f64" || name == "float64") return c10::kDouble;
   try {

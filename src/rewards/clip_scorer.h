@@ -83,9 +83,9 @@ class ClipReward : public Reward {
   std::string name_;
 };
 
-/// The dtype a CLIP reward runs its model in, from its "dtype" option (f32 default; f16 / bf16 to save
-/// GPU memory; f64 for gradient checks).
-c10::ScalarType clip_reward_dtype(const RewardOptions& options);
+/// The dtype a CLIP reward runs its model in: its "dtype" option (f32, f16 / bf16 to save GPU memory, f64 for
+/// gradient checks), else the run's compute dtype (context.dtype), so a bf16 run's reward model is bf16 too.
+c10::ScalarType clip_reward_dtype(const RewardOptions& options, const RewardContext& context);
 
 /// What a CLIP reward returns: (B) scores in float32 (float64 when the model runs in float64) on `device`.
 at::Tensor clip_reward_output(const at::Tensor& scores, c10::Device device);

@@ -39,7 +39,7 @@ RewardPtr make_hpsv2(const RewardOptions& options, const RewardContext& context)
   // where torchvision >= 0.17 antialiases and older versions do not: antialias=0 gives the latter.
   o.preprocess.crop = CropRounding::kRound;
   o.preprocess.antialias = options.get_int("antialias", 1) != 0;
-  o.dtype = clip_reward_dtype(options);
+  o.dtype = clip_reward_dtype(options, context);
   o.device = context.device;
   options.check_all_used();
   return std::make_shared<HPSv2Reward>(std::make_shared<ClipScorer>(o), clip_reward_name(options));

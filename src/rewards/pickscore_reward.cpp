@@ -38,7 +38,7 @@ RewardPtr make_pickscore(const RewardOptions& options, const RewardContext& cont
       "merges.txt into " + o.model_path + "/tokenizer).";
   // PickScore's processor is transformers' CLIPImageProcessor (PIL bicubic, floor-centred crop).
   o.preprocess.crop = CropRounding::kFloor;
-  o.dtype = clip_reward_dtype(options);
+  o.dtype = clip_reward_dtype(options, context);
   o.device = context.device;
   options.check_all_used();
   return std::make_shared<PickScoreReward>(std::make_shared<ClipScorer>(o), clip_reward_name(options));

@@ -21,8 +21,10 @@ struct RewardContext {
   /// environment variable DRAFT_REWARD_WEIGHTS, else "models/rewards".
   std::string weights_dir;
   c10::Device device = c10::kCPU;
-  /// The dtype of the embedded classifier reward: float32, or float64 for a run whose model computes in
-  /// float64 (exactness checks). The CLIP rewards take their dtype from their own `dtype` option.
+  /// The run's compute dtype. The CLIP rewards run their model in it unless their own `dtype` option says
+  /// otherwise (mixed precision: a bf16 run scores with a bf16 CLIP); the embedded classifier runs in
+  /// float64 under a float64 run (exactness checks) and in float32 otherwise, since it is small. Every
+  /// reward returns float32 scores (float64 for float64 images), so the loss is reduced in float32.
   c10::ScalarType dtype = c10::kFloat;
 
   /// weights_dir resolved as documented above.

@@ -4,9 +4,9 @@
 #include <chrono>
 
 #include <torch/torch.h>
-#include <torch/version.h>
 
 #include "util/threads.h"
+#include "util/torch_compat.h"
 #include "util/version.h"
 
 namespace draft {
@@ -34,7 +34,7 @@ double measure_matmul_gflops(int64_t n, int64_t batch, double seconds) {
 SystemReport collect_system_report() {
   SystemReport r;
   r.draft_version = std::string(DRAFT_VERSION) + " (git " + DRAFT_GIT_REVISION + ")";
-  r.torch_version = TORCH_VERSION;
+  r.torch_version = torch_version();
   r.blas = blas_description();
   r.reference_blas = r.blas.rfind("reference BLAS", 0) == 0;
   r.cores = available_cores();
