@@ -85,6 +85,8 @@ const std::vector<BadCall> kBadCalls = {
      "--batch-size", "-2"}, 1, "train.batch_size must be >= 1, got -2 (--batch-size)"},
     {"pretrain_batch_size_zero", {"pretrain", "classifier", "--batch-size", "0", "--run-dir", "run"}, 1,
      "batch_size must be >= 1, got 0 (--batch-size)"},
+    {"pretrain_device_unknown", {"pretrain", "vae", "--device", "gpu", "--limit", "64", "--run-dir", "run"}, 1,
+     "unknown device 'gpu': use cpu, cuda or cuda:N"},
     {"threads_negative", {"--threads", "-3", "doctor"}, 2, "--threads: must be at least 0, got -3"},
     {"eta_negative", {"eval", "--model", "{model}", "--reward", "jpeg", "--prompt", "a coat", "--eta", "-0.5"}, 2,
      "--eta: must be between 0 and 1, got -0.5"},

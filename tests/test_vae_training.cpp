@@ -104,4 +104,22 @@ TEST(VAETraining, ResumeReproducesTheUninterruptedRun) {
   for (const auto& item : a->named_parameters()) EXPECT_TRUE(tensors_close(pb[item.key()], item.value(), 0.0)) << item.key();
 }
 
+// Label `gpu`: `--device cuda` trains the same run as the CPU (random draws stay on the CPU), up to
+// rounding, and its vae/ folder loads on the CPU.
+TEST(VAETraining, TrainsTheSameRunOnCuda) {
+  if (!torch::cuda::is_available()) GTEST_SKIP() << "CUDA is not available";
+  if (!draft::test::have_fashion_mnist()) GTEST_SKIP() << "dataset-fashion-mnist is not installed";
+  TempDir dir;
+  const draft::VAETrainResult cpu = draft::train_vae(tiny_run(dir.file("cpu")));
+  draft::VAETrainConfig c = tiny_run(dir.file("cuda"));
+  c.device = "cuda";
+  const draft::VAETrainResult cuda = draft::train_vae(c);
+  EXPECT_EQ(cuda.steps, cpu.steps);
+  EXPECT_NEAR(cuda.test.mse, cpu.test.mse, 1e-3 * cpu.test.mse + 1e-6);
+  EXPECT_NEAR(cuda.scaling_factor, cpu.scaling_factor, 1e-3 * cpu.scaling_factor);
+  draft::AutoencoderKL a = draft::load_vae(cpu.model_dir), b = draft::load_vae(cuda.model_dir);
+  auto pb = b->named_parameters();
+  for (const auto& item : a->named_parameters()) EXPECT_TRUE(tensors_close(pb[item.key()], item.value(), 1e-3)) << item.key();
+}
+
 }  // namespace

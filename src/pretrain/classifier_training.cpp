@@ -158,9 +158,11 @@ void set_up(ClassifierRun& r) {
   }
   check_model_fits_data(config.model, r.train, config.data_dir);
   DRAFT_CHECK(r.train.size() > 0 && r.test.size() > 0, config.data_dir, ": the train or test split is empty");
+  const c10::Device device = r.device();  // checked before the run folder is made
   r.open(classifier_train_config_table());
   torch::manual_seed(config.seed);  // the initial weights; a resumed run replaces them with the checkpoint's
-  r.model = FashionClassifier(config.model);
+  r.model = FashionClassifier(config.model);  // drawn on the CPU, then moved: the same weights on any device
+  r.model->to(device);
   r.model->train();
   r.begin(r.model->parameters(), {{"model.", r.model.ptr().get()}}, r.train.size());
   DRAFT_LOG_INFO("training the classifier on {} images ({} test), {} epochs of {} steps, batch {}", r.train.size(),
@@ -173,8 +175,10 @@ void train_step(ClassifierRun& r, IntervalMeans& interval, double& shown_loss, d
   const int64_t step = r.loop->step();
   const at::Tensor index = r.loop->batch();
   at::Tensor x = r.train.images.index_select(0, index);
-  const at::Tensor y = r.train.labels.index_select(0, index);
   if (config.hflip) x = random_hflip(x, derive_seed(config.seed, RandomStream::kAugment, step));
+  const c10::Device device = r.model->fc2->weight.device();
+  x = x.to(device);
+  const at::Tensor y = r.train.labels.index_select(0, index).to(device);
   const double lr = scheduled_learning_rate(config.lr, config.lr_schedule, step, r.loop->total_steps());
   set_learning_rate(*r.optimizer, lr);
   r.optimizer->zero_grad();

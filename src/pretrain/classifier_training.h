@@ -29,6 +29,7 @@ struct ClassifierTrainConfig {
   int64_t checkpoint_every = 500;      ///< steps between checkpoints (0: only at epoch ends); always at the end
   int64_t log_every = 50;              ///< steps between metrics.jsonl records
   bool tensorboard = true;             ///< TensorBoard events files in out_dir/tensorboard/
+  std::string device = "cpu";           ///< where the model trains: cpu, cuda or cuda:N
   bool eval_every_epoch = true;        ///< test-set accuracy after each epoch (else only at the end)
   int64_t eval_batch_size = 500;
   int64_t stop_after_steps = 0;  ///< > 0: checkpoint and stop after this many steps in total (a time-boxed run)

@@ -11,6 +11,7 @@
 #include <ATen/core/Tensor.h>
 #include <torch/optim/adamw.h>
 
+#include "models/weights.h"
 #include "pretrain/run_settings.h"
 #include "train/interval_means.h"
 #include "train/resumable_run.h"
@@ -26,6 +27,9 @@ struct RecipeRun {
   std::vector<CheckpointModule> modules;
   std::unique_ptr<EpochLoop> loop;
   std::chrono::steady_clock::time_point started = std::chrono::steady_clock::now();
+
+  /// The device the config names (checked: a CUDA device must exist).
+  c10::Device device() const { return parse_device(config.device); }
 
   double elapsed() const { return std::chrono::duration<double>(std::chrono::steady_clock::now() - started).count(); }
 
@@ -43,8 +47,9 @@ struct RecipeRun {
     start(table);
   }
 
-  /// AdamW over `params`, the modules a checkpoint holds, their state restored when resuming, and the
-  /// epoch loop over `examples` training images from the checkpoint's step.
+  /// AdamW over `params`, the modules a checkpoint holds, their state restored when resuming (onto the
+  /// device the modules are on: move them there first), and the epoch loop over `examples` training images
+  /// from the checkpoint's step.
   void begin(std::vector<at::Tensor> params, std::vector<CheckpointModule> checkpointed, int64_t examples) {
     optimizer = std::make_unique<torch::optim::AdamW>(
         std::move(params), torch::optim::AdamWOptions(config.lr).weight_decay(config.weight_decay));

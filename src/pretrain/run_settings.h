@@ -34,6 +34,8 @@ void add_run_settings(ConfigTable<Config>& t) {
         DRAFT_MEMBER(checkpoint_every), check_non_negative(), true);
   t.add("log_every", "--log-every", "steps between metrics.jsonl records", DRAFT_MEMBER(log_every), check_at_least(1),
         true);
+  t.add("device", "--device", "where the model trains: cpu, cuda or cuda:N (random draws stay on the CPU, so a "
+        "seed gives the same run on any device up to rounding)", DRAFT_MEMBER(device), check_not_empty(), true);
   t.add("tensorboard", "--tensorboard", "write TensorBoard events files into the run folder's tensorboard/ "
         "(--no-tensorboard: false)", DRAFT_MEMBER(tensorboard), {}, true);
 }

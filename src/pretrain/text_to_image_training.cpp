@@ -41,13 +41,14 @@ struct LatentPosteriors {
 LatentPosteriors encode_dataset(AutoencoderKL& vae, const at::Tensor& images, bool with_flips) {
   torch::NoGradGuard no_grad;
   std::vector<at::Tensor> means, stds;
+  const c10::Device device = vae->quant_conv->weight.device();
   const at::Tensor all = with_flips ? torch::cat({images, images.flip({3})}) : images;
   ProgressBar bar(all.size(0), "encode");
   for (int64_t begin = 0; begin < all.size(0); begin += 500) {
     const int64_t n = std::min<int64_t>(500, all.size(0) - begin);
-    const DiagonalGaussian posterior = vae->encode(all.narrow(0, begin, n) * 2.0 - 1.0);
-    means.push_back(posterior.mean);
-    stds.push_back(posterior.stddev());
+    const DiagonalGaussian posterior = vae->encode(all.narrow(0, begin, n).to(device) * 2.0 - 1.0);
+    means.push_back(posterior.mean.cpu());  // the dataset's latents stay in host memory, like its images
+    stds.push_back(posterior.stddev().cpu());
     bar.update(begin + n);
   }
   bar.finish();
@@ -200,7 +201,9 @@ void load_data_and_vae(TextToImageRun& r) {
   const TextToImageTrainConfig& config = r.config;
   r.train = load_training_images(config.data_dir, "train", config.limit);
   DRAFT_CHECK(r.train.size() > 0, config.data_dir, ": the train split is empty");
-  r.vae = load_vae(config.vae_dir);
+  WeightsOptions on_device;
+  on_device.device = r.device();
+  r.vae = load_vae(config.vae_dir, on_device);
   r.vae->eval();
   for (auto& p : r.vae->parameters()) p.set_requires_grad(false);
   const int64_t f = int64_t{1} << (r.vae->config().block_out_channels.size() - 1);
@@ -240,6 +243,13 @@ void build_models(TextToImageRun& r) {
   r.ema_text_encoder = CLIPTextModel(config.text_encoder);
   copy_weights(*r.ema_unet, *r.unet);
   copy_weights(*r.ema_text_encoder, *r.text_encoder);
+  // Drawn on the CPU, then moved (before the optimizer and the checkpoint see them): the same weights on
+  // any device.
+  const c10::Device device = r.device();
+  r.unet->to(device);
+  r.text_encoder->to(device);
+  r.ema_unet->to(device);
+  r.ema_text_encoder->to(device);
   for (auto& p : r.ema_unet->parameters()) p.set_requires_grad(false);
   for (auto& p : r.ema_text_encoder->parameters()) p.set_requires_grad(false);
   r.ema_unet->eval();
@@ -261,6 +271,7 @@ void set_up_evaluation(TextToImageRun& r) {
   const std::string& dir = r.config.classifier_dir;
   if (!dir.empty() && std::filesystem::is_directory(dir)) {
     r.classifier = load_fashion_classifier(dir);
+    r.classifier->to(r.device());
     if (r.classifier->config().labels != r.train.classes) {
       DRAFT_LOG_WARN("{}: the classifier's classes are not the dataset's; training without sample evaluations", dir);
       r.classifier = nullptr;
@@ -274,6 +285,7 @@ void set_up_evaluation(TextToImageRun& r) {
   r.ema_pipeline.unet = r.ema_unet;
   r.ema_pipeline.vae = r.vae;
   r.ema_pipeline.scheduler = std::make_shared<DDIMScheduler>(r.config.scheduler);
+  r.ema_pipeline.weights.device = r.device();
 }
 
 // Samples eval_per_class images per class from the EMA weights; logs the classifier's agreement.
@@ -310,11 +322,15 @@ std::pair<double, double> train_step(TextToImageRun& r, const LatentPosteriors& 
     source = index + (torch::rand({b}, flip_gen) < 0.5).to(torch::kLong) * n;
   }
   at::Generator noise_gen = cpu_generator(derive_seed(config.seed, RandomStream::kNoise, step));
+  // Drawn on the CPU from the step's generator, then moved: a seed gives the same batch on any device.
+  const c10::Device device = r.vae->quant_conv->weight.device();
   const at::Tensor mean = latents.mean.index_select(0, source);
   const at::Tensor z0 =
-      (mean + latents.stddev.index_select(0, source) * torch::randn(mean.sizes(), noise_gen)) * r.vae->config().scaling_factor;
-  const at::Tensor noise = torch::randn(z0.sizes(), noise_gen);
-  const at::Tensor t = torch::randint(0, config.scheduler.num_train_timesteps, {b}, noise_gen, torch::kLong);
+      ((mean + latents.stddev.index_select(0, source) * torch::randn(mean.sizes(), noise_gen)) *
+       r.vae->config().scaling_factor).to(device);
+  const at::Tensor noise = torch::randn(z0.sizes(), noise_gen).to(device);
+  const at::Tensor t =
+      torch::randint(0, config.scheduler.num_train_timesteps, {b}, noise_gen, torch::kLong).to(device);
   std::mt19937_64 caption_rng(derive_seed(config.seed, RandomStream::kCaption, step));
   std::vector<std::string> texts;
   const at::Tensor labels = r.train.labels.index_select(0, index);
@@ -323,7 +339,7 @@ std::pair<double, double> train_step(TextToImageRun& r, const LatentPosteriors& 
   }
   set_learning_rate(*r.optimizer, lr);
   r.optimizer->zero_grad();
-  const at::Tensor context = r.text_encoder->encode((*r.tokenizer)(texts).input_ids);
+  const at::Tensor context = r.text_encoder->encode((*r.tokenizer)(texts).input_ids.to(device));
   const at::Tensor prediction = r.unet->forward(noise_schedule.add_noise(z0, noise, t), t, context);
   const at::Tensor loss = torch::mse_loss(prediction, noise_schedule.training_target(z0, noise, t));
   loss.backward();

@@ -49,6 +49,7 @@ struct TextToImageTrainConfig {
   int64_t checkpoint_every = 500;
   int64_t log_every = 50;
   bool tensorboard = true;  ///< TensorBoard events files in out_dir/tensorboard/
+  std::string device = "cpu";           ///< where the model trains: cpu, cuda or cuda:N
   int64_t eval_every = 0;  ///< steps between sample evaluations (0: epoch ends); needs classifier_dir
   int64_t eval_per_class = 10;
   int64_t eval_steps = 50;

@@ -144,9 +144,11 @@ void set_up(VAERun& r) {
               " but the images in ", config.data_dir, " have ", r.train.images.size(1), " channel(s)");
   DRAFT_CHECK(r.train.images.size(2) == config.model.sample_size, "model.sample_size is ", config.model.sample_size,
               " but the images are ", r.train.images.size(2), " pixels wide");
+  const c10::Device device = r.device();  // checked before the run folder is made
   r.open(vae_train_config_table());
   torch::manual_seed(config.seed);
-  r.vae = AutoencoderKL(config.model);
+  r.vae = AutoencoderKL(config.model);  // drawn on the CPU, then moved: the same weights on any device
+  r.vae->to(device);
   r.vae->train();
   r.begin(r.vae->parameters(), {{"model.", r.vae.ptr().get()}}, r.train.size());
   DRAFT_LOG_INFO("training the VAE on {} images, {} epochs of {} steps, batch {}", r.train.size(), config.epochs,
@@ -159,14 +161,16 @@ void train_step(VAERun& r, IntervalMeans& interval, double& shown_recon) {
   const int64_t step = r.loop->step();
   at::Tensor x = r.train.images.index_select(0, r.loop->batch());
   if (config.hflip) x = random_hflip(x, derive_seed(config.seed, RandomStream::kAugment, step));
-  x = x * 2.0 - 1.0;
+  const c10::Device device = r.vae->quant_conv->weight.device();
+  x = x.to(device) * 2.0 - 1.0;
   const double lr = scheduled_learning_rate(config.lr, config.lr_schedule, step, r.loop->total_steps(),
                                             config.warmup_steps);
   set_learning_rate(*r.optimizer, lr);
   r.optimizer->zero_grad();
   const DiagonalGaussian posterior = r.vae->encode(x);
   at::Generator noise_gen = cpu_generator(derive_seed(config.seed, RandomStream::kNoise, step));
-  const at::Tensor recon = r.vae->decode(posterior.sample(torch::randn(posterior.mean.sizes(), noise_gen)));
+  const at::Tensor recon =
+      r.vae->decode(posterior.sample(torch::randn(posterior.mean.sizes(), noise_gen).to(device)));
   const at::Tensor recon_term = config.recon_loss == "l1" ? (recon - x).abs().mean() : (recon - x).square().mean();
   const double pixels = static_cast<double>(x[0].numel());
   const at::Tensor kl_term = kl_per_image(posterior).mean() / pixels;

@@ -38,6 +38,7 @@ struct VAETrainConfig {
   int64_t checkpoint_every = 500;
   int64_t log_every = 50;
   bool tensorboard = true;  ///< TensorBoard events files in out_dir/tensorboard/
+  std::string device = "cpu";           ///< where the model trains: cpu, cuda or cuda:N
   int64_t eval_batch_size = 250;
   int64_t scaling_images = 10000;  ///< training images whose latents set scaling_factor = 1 / std
   int64_t stop_after_steps = 0;    ///< > 0: checkpoint and stop after this many steps of this invocation
