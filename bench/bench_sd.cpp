@@ -10,10 +10,11 @@
 #include <string>
 
 #include <nlohmann/json.hpp>
-#include <torch/csrc/autograd/profiler_legacy.h>
 #include <torch/torch.h>
 
 #include "diffusion/text_to_image.h"
+#include "measure.h"
+#include "sd15_random.h"
 #include "util/threads.h"
 
 namespace {
@@ -22,33 +23,6 @@ using Clock = std::chrono::steady_clock;
 
 double seconds_since(Clock::time_point start) {
   return std::chrono::duration<double>(Clock::now() - start).count();
-}
-
-// FLOPs of one call of `fn`, as LibTorch's profiler counts them.
-double count_flops(const std::function<void()>& fn) {
-  namespace prof = torch::autograd::profiler;
-  prof::enableProfilerLegacy(torch::profiler::impl::ProfilerConfig(torch::profiler::impl::ProfilerState::CPU,
-                                                                    /*report_input_shapes=*/true, false, false,
-                                                                    /*with_flops=*/true));
-  fn();
-  double flops = 0;
-  for (auto& thread_events : prof::disableProfilerLegacy()) {
-    for (auto& e : thread_events) flops += static_cast<double>(e.flops());
-  }
-  return flops;
-}
-
-// Median wall time of `reps` calls after one warm-up call.
-double time_ms(const std::function<void()>& fn, int reps) {
-  fn();
-  std::vector<double> ms;
-  for (int i = 0; i < reps; ++i) {
-    auto start = Clock::now();
-    fn();
-    ms.push_back(seconds_since(start) * 1e3);
-  }
-  std::sort(ms.begin(), ms.end());
-  return ms[ms.size() / 2];
 }
 
 }  // namespace
@@ -74,28 +48,7 @@ int main(int argc, char** argv) {
   torch::manual_seed(0);
 
   auto build_start = Clock::now();
-  draft::StableDiffusion sd;
-  sd.unet = draft::UNet2DCondition(draft::UNetConfig::sd15());
-  sd.vae = draft::AutoencoderKL(draft::VAEConfig::sd15());
-  draft::CLIPTextConfig text;  // SD 1.x text encoder: openai CLIP ViT-L/14's text tower
-  text.hidden_size = 768;
-  text.intermediate_size = 3072;
-  text.num_attention_heads = 12;
-  text.projection_dim = 768;
-  sd.text_encoder = draft::CLIPTextModel(text);
-  sd.tokenizer = std::make_shared<draft::CLIPTokenizer>(
-      draft::CLIPTokenizer::from_folder(std::string(DRAFT_SOURCE_DIR) + "/tests/data/tokenizer_clip"));
-  draft::SchedulerConfig sched;
-  sched.beta_schedule = "scaled_linear";
-  sched.beta_start = 0.00085;
-  sched.beta_end = 0.012;
-  sched.clip_sample = false;
-  sched.set_alpha_to_one = false;
-  sched.steps_offset = 1;
-  sd.scheduler = std::make_shared<draft::DDIMScheduler>(sched);
-  sd.unet->eval();
-  sd.vae->eval();
-  sd.text_encoder->eval();
+  draft::StableDiffusion sd = draft::bench::random_sd15();
   std::fprintf(stderr, "built SD 1.5-shaped modules in %.1f s\n", seconds_since(build_start));
 
   at::Tensor latents = torch::randn({1, 4, 64, 64});
@@ -109,8 +62,8 @@ int main(int argc, char** argv) {
     double ms, flops;
   };
   std::vector<Row> rows;
-  rows.push_back({"UNet forward (1x4x64x64)", time_ms(unet_call, 3), count_flops(unet_call)});
-  rows.push_back({"VAE decode (1x4x64x64 -> 512x512)", time_ms(vae_call, 2), count_flops(vae_call)});
+  rows.push_back({"UNet forward (1x4x64x64)", draft::bench::median_ms(unet_call, 3), draft::bench::count_flops(unet_call)});
+  rows.push_back({"VAE decode (1x4x64x64 -> 512x512)", draft::bench::median_ms(vae_call, 2), draft::bench::count_flops(vae_call)});
   if (sample) {
     draft::TextToImageOptions o;
     o.prompts = {"a photograph of an astronaut riding a horse on mars"};

@@ -28,11 +28,16 @@ find_package(PkgConfig QUIET)
 find_library(UTF8PROC_LIB utf8proc REQUIRED)
 find_path(UTF8PROC_INCLUDE_DIR utf8proc.h REQUIRED)
 
-# Gloo (Debian libgloo-dev): the headers c10d's ProcessGroupGloo.hpp includes, and the library LibTorch
-# itself links.
-find_path(GLOO_INCLUDE_DIR gloo/algorithm.h)
-find_library(GLOO_LIB gloo PATHS /usr/lib /usr/lib/x86_64-linux-gnu)
-if(NOT GLOO_INCLUDE_DIR OR NOT GLOO_LIB)
+# Gloo: the headers c10d's ProcessGroupGloo.hpp includes (Debian libgloo-dev, or pip LibTorch's own include
+# folder), and, for Debian's LibTorch 1.13, the shared library it links. LibTorch 2.x from pip has Gloo
+# compiled in, so nothing more is linked there.
+find_path(GLOO_INCLUDE_DIR gloo/algorithm.h HINTS ${TORCH_INCLUDE_DIRS})
+if(Torch_VERSION VERSION_LESS 2.0)
+  find_library(GLOO_LIB gloo PATHS /usr/lib /usr/lib/x86_64-linux-gnu)
+else()
+  set(GLOO_LIB "")
+endif()
+if(NOT GLOO_INCLUDE_DIR OR (Torch_VERSION VERSION_LESS 2.0 AND NOT GLOO_LIB))
   message(FATAL_ERROR "Gloo not found (libgloo-dev, the headers of LibTorch's c10d Gloo backend): ${_draft_hint}")
 endif()
 

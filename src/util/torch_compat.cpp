@@ -6,6 +6,15 @@
 
 #include "util/error.h"
 
+#ifndef DRAFT_TORCH_CUDA
+#define DRAFT_TORCH_CUDA 0
+#endif
+
+#if DRAFT_TORCH_CUDA
+#include <ATen/cuda/CUDAContext.h>
+#include <c10/cuda/CUDACachingAllocator.h>
+#endif
+
 #define DRAFT_TORCH_AT_LEAST(major, minor) \
   (TORCH_VERSION_MAJOR > (major) || (TORCH_VERSION_MAJOR == (major) && TORCH_VERSION_MINOR >= (minor)))
 
@@ -34,6 +43,39 @@ bool supports_compute_dtype(c10::ScalarType dtype, c10::Device device) {
 #else
   return !(device.is_cpu() && dtype == c10::kHalf);
 #endif
+}
+
+bool torch_has_cuda() { return DRAFT_TORCH_CUDA != 0; }
+
+int64_t cuda_max_memory_allocated(c10::Device device) {
+  if (!device.is_cuda()) return -1;
+#if DRAFT_TORCH_CUDA
+  // allocated_bytes[0]: the aggregate over small and large pools (StatType::AGGREGATE).
+  const auto stats = c10::cuda::CUDACachingAllocator::getDeviceStats(device.index() < 0 ? 0 : device.index());
+  return stats.allocated_bytes[0].peak;
+#else
+  return -1;
+#endif
+}
+
+void reset_cuda_peak_memory(c10::Device device) {
+  if (!device.is_cuda()) return;
+#if DRAFT_TORCH_CUDA
+  c10::cuda::CUDACachingAllocator::resetPeakStats(device.index() < 0 ? 0 : device.index());
+#endif
+}
+
+std::string device_name(c10::Device device) {
+  if (!device.is_cuda()) return "CPU";
+#if DRAFT_TORCH_CUDA
+  return at::cuda::getDeviceProperties(device.index() < 0 ? 0 : device.index())->name;
+#else
+  return "CUDA";
+#endif
+}
+
+void synchronize_device(c10::Device device) {
+  if (device.is_cuda()) torch::cuda::synchronize(device.index());
 }
 
 const char* torch_version() { return TORCH_VERSION; }
