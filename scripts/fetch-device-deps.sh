@@ -20,6 +20,7 @@ packages=(
   libgtest-dev libgmock-dev googletest
   libgloo-dev
 )
+# (apt-get warns that it downloads "unsandboxed as root" when run as root: harmless.)
 (cd "$dest" && apt-get download "${packages[@]}" >/dev/null)
 echo "fetch-device-deps: $(ls "$dest"/*.deb | wc -l) packages in $dest ($(du -sh "$dest" | cut -f1))"
 
