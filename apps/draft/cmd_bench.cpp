@@ -54,8 +54,10 @@ int run_bench_efficiency(const BenchFlags& f) {
   selection.seeds = parse_seeds(f.seeds);
   selection.tasks = split_list(f.tasks);
   selection.methods = split_list(f.methods);
-  // As draft finetune: the embedded model's small tensors run fastest with one OpenBLAS thread.
-  use_model_threading(preset.base.value("model", std::string()));
+  // As draft finetune: the embedded model's small tensors run fastest with one OpenBLAS thread, and
+  // LibTorch's count is measured on the model.
+  use_model_threading(preset.base.value("model", std::string()), preset.base.value("train", nlohmann::json::object())
+                                                                      .value("batch_size", int64_t{4}));
   run_efficiency_benchmark(preset, selection, f.report_only, std::cout);
   return 0;
 }

@@ -96,7 +96,7 @@ int run_eval(EvalFlags f) {
   RewardPtr reward = make_reward(f.reward.spec, f.reward.context(weights.device, weights.dtype));
   StableDiffusion model = load_stable_diffusion(f.model, weights);
   apply_loras(model, f.loras);
-  use_threading_for_image_size(model.default_image_size());
+  use_model_threading(model, f.eval.batch_size);
   // With LoRAs and no --base, drift is measured against the same folder without them.
   if (!f.loras.empty() && f.base.empty()) f.base = f.model;
   std::unique_ptr<StableDiffusion> base;

@@ -58,7 +58,7 @@ int run_finetune_command(FinetuneFlags& f) {
   check_reward_spec(config.reward);
   if (!config.eval.reward.empty()) check_reward_spec(config.eval.reward);
   if (main_rank) check_output_folder(config.out_dir, "--run-dir");
-  use_model_threading(config.model);
+  use_model_threading(config.model, config.train.batch_size, config.device);
   if (main_rank) std::cout << "run folder: " << config.out_dir << '\n';
   const FinetuneSummary s = run_finetune(config, f.run.resuming());
   if (!main_rank) return 0;

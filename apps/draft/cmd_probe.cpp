@@ -275,7 +275,7 @@ int run_probe(ProbeFlags f) {
   }
   StableDiffusion model = load_stable_diffusion(f.model, weights);
   apply_loras(model, f.loras);
-  use_threading_for_image_size(model.default_image_size());
+  use_model_threading(model, f.decision.trajectories);
 
   // 3. (a) Decision time.
   ProbeReport report;

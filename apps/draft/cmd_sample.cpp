@@ -48,9 +48,8 @@ int run_sample(SampleFlags f) {
   weights.device = parse_device(f.device);
   StableDiffusion sd = load_stable_diffusion(f.model, weights);
   apply_loras(sd, f.loras);
-  use_threading_for_image_size(sd.default_image_size());
-
   const int64_t count = static_cast<int64_t>(f.t2i.prompts.size()) * f.t2i.images_per_prompt;
+  use_model_threading(sd, count);
   DRAFT_LOG_INFO("sampling {} image(s), {} steps, guidance {}, seed {}", count, f.t2i.steps, f.t2i.guidance_scale,
                  f.t2i.seed);
   ProgressBar bar(f.t2i.steps, "sample");

@@ -1,11 +1,11 @@
-// The thread policy a model needs, decided from the model folder's own configs (not from its path).
+// The thread policy a model needs, decided from the model itself (not from its path): small-tensor models
+// get OpenBLAS at one thread, and LibTorch's thread count measured on the model's own UNet call.
 #pragma once
 
-#include <filesystem>
+#include <cstdint>
 #include <string>
 
 #include "diffusion/stable_diffusion.h"
-#include "util/threads.h"
 
 namespace draft::cli {
 
@@ -13,16 +13,14 @@ namespace draft::cli {
 /// thread pool only spins against LibTorch's (the embedded 32x32 model; docs/performance.md).
 inline constexpr int64_t kSmallTensorImageSize = 64;
 
-/// Small-tensor threading for a model of `image_size` pixels.
-inline void use_threading_for_image_size(int64_t image_size) {
-  if (image_size <= kSmallTensorImageSize) use_small_tensor_threading();
-}
+/// For a small-tensor model on the CPU: OpenBLAS at one thread, and LibTorch's intra-op threads chosen by
+/// timing one guided UNet call of `batch` samples with 1 thread and with all (choose_threads_by_timing),
+/// unless the user fixed the count (--threads, OMP_NUM_THREADS). Other models and devices: nothing.
+void use_model_threading(const StableDiffusion& sd, int64_t batch);
 
-/// Small-tensor threading for the pipeline folder `model_dir`, from its unet/ and vae/ configs. A folder
-/// without them is left to the command that loads it, which says what is missing.
-inline void use_model_threading(const std::string& model_dir) {
-  if (!std::filesystem::is_regular_file(model_dir + "/unet/config.json")) return;
-  use_threading_for_image_size(pipeline_image_size(model_dir));
-}
+/// The same for the pipeline folder `model_dir` on `device`, loading it when it is small (the embedded model
+/// loads in a fraction of a second). A folder without unet/ and vae/ configs is left to the command that
+/// loads it, which says what is missing.
+void use_model_threading(const std::string& model_dir, int64_t batch, const std::string& device = "cpu");
 
 }  // namespace draft::cli

@@ -5,12 +5,15 @@
 #include <dlfcn.h>
 #include <sched.h>
 
+#include <algorithm>
 #include <cerrno>
+#include <chrono>
 #include <cstdlib>
 #include <filesystem>
 #include <limits>
 #include <sstream>
 #include <thread>
+#include <vector>
 
 #include <ATen/Parallel.h>
 #include <ATen/Version.h>
@@ -49,6 +52,7 @@ int available_cores() {
 
 namespace {
 bool blas_threads_fixed = false;
+bool threads_by_user = false;
 
 void set_openblas_threads(int n) {
   if (auto set_openblas = find_symbol<void (*)(int)>("openblas_set_num_threads")) set_openblas(n);
@@ -74,11 +78,44 @@ int omp_num_threads() {
 
 int configure_threads(int requested, int blas_requested) {
   int n = requested > 0 ? requested : omp_num_threads();
+  threads_by_user = n > 0;
   if (n <= 0) n = available_cores();
   at::set_num_threads(n);
   blas_threads_fixed = blas_requested > 0;
   set_openblas_threads(blas_requested > 0 ? blas_requested : n);
   return n;
+}
+
+bool threads_chosen_by_user() { return threads_by_user; }
+
+int choose_threads_by_timing(const std::function<void()>& work, int max_threads, int reps) {
+  if (max_threads <= 1) {
+    at::set_num_threads(1);
+    return 1;
+  }
+  auto time_once = [&](int threads) {
+    at::set_num_threads(threads);
+    const auto start = std::chrono::steady_clock::now();
+    work();
+    return std::chrono::duration<double, std::milli>(std::chrono::steady_clock::now() - start).count();
+  };
+  time_once(1);  // warm-ups: first-call allocations, the pool's threads started
+  time_once(max_threads);
+  std::vector<double> one, many;
+  for (int i = 0; i < std::max(1, reps); ++i) {  // interleaved, so a passing load hits both alike
+    one.push_back(time_once(1));
+    many.push_back(time_once(max_threads));
+  }
+  auto median = [](std::vector<double> v) {
+    std::sort(v.begin(), v.end());
+    return v[v.size() / 2];
+  };
+  const double t1 = median(one), tn = median(many);
+  const int chosen = t1 < 0.95 * tn ? 1 : max_threads;
+  at::set_num_threads(chosen);
+  DRAFT_LOG_INFO("threads: {:.1f} ms with 1, {:.1f} ms with {}: using {} (--threads N fixes it)", t1, tn, max_threads,
+                 chosen);
+  return chosen;
 }
 
 void use_small_tensor_threading() {

@@ -1,6 +1,7 @@
 // Thread set-up: LibTorch's intra-op pool and OpenBLAS's own pool.
 #pragma once
 
+#include <functional>
 #include <string>
 
 namespace draft {
@@ -22,6 +23,18 @@ int configure_threads(int requested, int blas_requested = 0);
 /// cores sampling took 2.1x and a training step 1.8x as long with both pools at 2 threads as with
 /// OpenBLAS at 1 (bench_fashion_sd, docs/performance.md). Sets OpenBLAS to 1 thread unless configure_threads fixed it.
 void use_small_tensor_threading();
+
+/// True when the last configure_threads call was given a count, or OMP_NUM_THREADS gave one: the thread
+/// count is the user's, and nothing should second-guess it.
+bool threads_chosen_by_user();
+
+/// Sets LibTorch's intra-op threads to whichever of 1 and `max_threads` runs `work` faster, and returns
+/// that count. Each count is warmed up once, then the two are timed `reps` times interleaved and their
+/// medians compared; 1 wins only when at least 5% faster. For work made of many small operations, where
+/// handing each to a thread pool can cost more than the second core gives: the embedded model sampled 16
+/// images in 3.15 s with 1 thread and 5.23 s with 2 on a 2-core Zen 5 VM, but 3.52 s and 3.04 s on this
+/// project's 2-core EPYC (docs/performance.md), so the core count alone cannot decide.
+int choose_threads_by_timing(const std::function<void()>& work, int max_threads, int reps = 3);
 
 /// OpenBLAS's thread count, or -1 when the process does not use OpenBLAS.
 int openblas_threads();
