@@ -25,6 +25,7 @@
 #include "finetune/method.h"
 #include "io/json_file.h"
 #include "rewards/reward_registry.h"
+#include "method_step.h"
 #include "util/threads.h"
 
 namespace {
@@ -81,23 +82,14 @@ int child(const Args& a, int64_t k, bool checkpoint) {
   cfg.k = k;
   cfg.validate(a.steps);
   auto method = draft::make_method(cfg);
+  draft::SamplerSettings sampler;
+  sampler.steps = a.steps;
+  sampler.guidance_scale = a.guidance;
+  sampler.checkpoint = checkpoint;
   auto run_step = [&](uint64_t seed) {
-    at::Generator gen = at::detail::createCPUGenerator(seed);
-    draft::MethodContext c;
-    c.sd = &sd;
-    c.reward = reward.get();
-    c.prompts = prompts;
-    c.conditioning = cond;
-    c.x_T = draft::initial_latents(sd, a.batch, sd.default_image_size(), sd.default_image_size(), gen);
-    draft::seed_method_draws(c, seed, 0, 0);
-    c.params = params;
-    c.sampler.steps = a.steps;
-    c.sampler.guidance_scale = a.guidance;
-    c.sampler.checkpoint = checkpoint;
-    auto step = method->run(c);
-    step.loss.backward();
-    for (auto& p : params) p.mutable_grad() = at::Tensor();
+    draft::bench::run_method_step(*method, sd, *reward, prompts, cond, params, sampler, seed);
   };
+
   run_step(0);  // warm-up: first-call allocations, thread pools
   const double base_kb = status_kb("VmRSS");
   reset_peak();

@@ -24,6 +24,7 @@
 #include "finetune/method.h"
 #include "lora/lora.h"
 #include "measure.h"
+#include "method_step.h"
 #include "models/weights.h"
 #include "nn/attention_kernel.h"
 #include "rewards/reward_registry.h"
@@ -151,21 +152,12 @@ int main(int argc, char** argv) {
       torch::NoGradGuard no_grad;
       conditioning = draft::encode_prompts(sd, prompts, {}, 1, 0, a.guidance > 1.0);
     }
+    draft::SamplerSettings sampler;
+    sampler.steps = a.steps;
+    sampler.guidance_scale = a.guidance;
+    sampler.checkpoint = true;
     auto run = [&](uint64_t seed) {
-      at::Generator generator = at::detail::createCPUGenerator(seed);
-      draft::MethodContext c;
-      c.sd = &sd;
-      c.reward = reward.get();
-      c.prompts = prompts;
-      c.conditioning = conditioning;
-      c.x_T = draft::initial_latents(sd, batch, size, size, generator);
-      draft::seed_method_draws(c, seed, 0, 0);
-      c.params = params;
-      c.sampler.steps = a.steps;
-      c.sampler.guidance_scale = a.guidance;
-      c.sampler.checkpoint = true;
-      method->run(c).loss.backward();
-      for (auto& p : params) p.mutable_grad() = at::Tensor();
+      draft::bench::run_method_step(*method, sd, *reward, prompts, conditioning, params, sampler, seed);
     };
     run(0);  // warm-up: kernels chosen, the caching allocator filled
     draft::synchronize_device(device);
