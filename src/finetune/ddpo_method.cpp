@@ -137,9 +137,11 @@ class DDPOMethod : public Method {
   void train(MethodContext& c, const SampleBatch& b, MethodStep& step) {
     const int64_t steps = c.sampler.steps;
     const std::vector<int64_t> timesteps = c.sd->scheduler->timesteps(steps);
+    // The steps with a density (σ > 0), read from the device once rather than once per step.
+    const at::Tensor has_density = torch::isnan(b.log_probs.select(1, 0)).logical_not().to(torch::kCPU);
     std::vector<int64_t> trainable;
     for (int64_t i = 0; i < steps; ++i) {
-      if (!std::isnan(b.log_probs[i][0].item<double>())) trainable.push_back(i);
+      if (has_density[i].item<bool>()) trainable.push_back(i);
     }
     DRAFT_CHECK(!trainable.empty(), "DDPO: no stochastic step to train on (every step has sigma = 0)");
     const auto count = std::max<int64_t>(
@@ -154,7 +156,11 @@ class DDPOMethod : public Method {
     const double elements = static_cast<double>(b.latents[0][0].numel());
     const at::Tensor advantages = b.advantages.to(b.latents.device(), b.latents.scalar_type());
     const double eps_clip = config_.ddpo_clip_range;
-    double loss_sum = 0, kl_sum = 0, clip_sum = 0, ratio_dev = 0;
+    // The diagnostics stay on the device, in float64, until the end: reading a value per trained step would
+    // make the host wait for the device each time.
+    const auto sums = torch::TensorOptions().dtype(torch::kDouble).device(b.latents.device());
+    at::Tensor loss_sum = torch::zeros({}, sums), kl_sum = torch::zeros({}, sums), clip_sum = torch::zeros({}, sums);
+    at::Tensor ratio_dev = torch::zeros({}, sums);
     for (int64_t j = 0; j < count; ++j) {
       const int64_t i = trainable[static_cast<std::size_t>(order[j].item<int64_t>())];
       const int64_t t = timesteps[static_cast<std::size_t>(i)];
@@ -169,17 +175,18 @@ class DDPOMethod : public Method {
       (loss / static_cast<double>(count * c.micro_batches)).backward();
       torch::NoGradGuard no_grad;
       const at::Tensor delta = log_prob.detach() - old;
-      loss_sum += loss.item<double>();
-      kl_sum += 0.5 * delta.square().mean().item<double>();  // approx KL as ddpo-pytorch logs it
-      clip_sum += ((ratio.detach() - 1.0).abs() > eps_clip).to(torch::kDouble).mean().item<double>();
-      ratio_dev = std::max(ratio_dev, (ratio.detach() - 1.0).abs().max().item<double>());
+      loss_sum += loss.detach().to(torch::kDouble);
+      kl_sum += 0.5 * delta.square().mean().to(torch::kDouble);  // approx KL as ddpo-pytorch logs it
+      clip_sum += ((ratio.detach() - 1.0).abs() > eps_clip).to(torch::kDouble).mean();
+      ratio_dev = torch::maximum(ratio_dev, (ratio.detach() - 1.0).abs().max().to(torch::kDouble));
     }
-    step.loss = torch::tensor(loss_sum / static_cast<double>(count), torch::kDouble);
+    const double n = static_cast<double>(count);
+    step.loss = (loss_sum / n).to(torch::kCPU);
     step.unet_evals += count;
     step.unet_evals_with_grad = count;
-    step.stats["approx_kl"] = kl_sum / static_cast<double>(count);
-    step.stats["clip_frac"] = clip_sum / static_cast<double>(count);
-    step.stats["ratio_max_deviation"] = ratio_dev;
+    step.stats["approx_kl"] = kl_sum.item<double>() / n;
+    step.stats["clip_frac"] = clip_sum.item<double>() / n;
+    step.stats["ratio_max_deviation"] = ratio_dev.item<double>();
     step.stats["advantage_mean_abs"] = b.advantages.abs().mean().item<double>();
   }
 
