@@ -19,13 +19,6 @@ struct CliRun {
   std::string err;
 };
 
-/// The whole content of a text file ("" when it cannot be read).
-inline std::string slurp(const std::string& path) {
-  std::ifstream in(path);
-  std::stringstream s;
-  s << in.rdbuf();
-  return s.str();
-}
 
 /// Runs `draft ARGS` through the shell, capturing both streams.
 inline CliRun run_cli(const std::string& args) {

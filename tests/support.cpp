@@ -4,6 +4,7 @@
 #include <cstdlib>
 #include <filesystem>
 #include <fstream>
+#include <sstream>
 
 #include <torch/torch.h>
 
@@ -30,6 +31,13 @@ void write_bytes(const std::string& path, const std::string& bytes) {
 }
 
 std::string test_data(const std::string& relative) { return std::string(DRAFT_TEST_DATA) + "/" + relative; }
+
+std::string slurp(const std::string& path) {
+  std::ifstream in(path, std::ios::binary);
+  std::stringstream s;
+  s << in.rdbuf();
+  return s.str();
+}
 
 double tolerance(const at::Tensor& ref) { return 1e-4 * std::max(1.0, ref.abs().max().item<double>()); }
 

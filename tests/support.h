@@ -29,6 +29,9 @@ void write_bytes(const std::string& path, const std::string& bytes);
 /// A path inside the reference fixtures (tests/data): test_data("vae_tiny/cases.safetensors").
 std::string test_data(const std::string& relative);
 
+/// The whole content of a file, bytes as they are ("" when it cannot be read).
+std::string slurp(const std::string& path);
+
 /// The project's parity bound for a reference tensor: 1e-4 * max(1, max|ref|).
 double tolerance(const at::Tensor& ref);
 

@@ -12,12 +12,7 @@
 
 namespace {
 
-std::string slurp(const std::string& path) {
-  std::ifstream in(path);
-  std::stringstream s;
-  s << in.rdbuf();
-  return s.str();
-}
+using draft::test::slurp;
 
 TEST(CustomReward, RegisteredByTheExampleAndBuiltByName) {
   auto reward = draft::make_reward("contrast:gain=2");

@@ -14,12 +14,7 @@ namespace {
 using draft::test::expect_error;
 using draft::test::TempDir;
 
-std::string slurp(const std::string& path) {
-  std::ifstream in(path, std::ios::binary);
-  std::stringstream s;
-  s << in.rdbuf();
-  return s.str();
-}
+using draft::test::slurp;
 
 // A plain (uncompressed) IDX file of unsigned bytes, written by hand as the format describes it.
 std::string plain_idx(const std::vector<uint32_t>& dims, const std::string& data) {

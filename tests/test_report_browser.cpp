@@ -25,12 +25,7 @@ namespace {
 
 using draft::test::TempDir;
 
-std::string slurp(const std::string& path) {
-  std::ifstream in(path, std::ios::binary);
-  std::stringstream s;
-  s << in.rdbuf();
-  return s.str();
-}
+using draft::test::slurp;
 
 // The first of chromium, chromium-browser on PATH; "" when there is none.
 std::string find_chromium() {
