@@ -62,8 +62,10 @@ int main(int argc, char** argv) {
     double ms, flops;
   };
   std::vector<Row> rows;
-  rows.push_back({"UNet forward (1x4x64x64)", draft::bench::median_ms(unet_call, 3), draft::bench::count_flops(unet_call)});
-  rows.push_back({"VAE decode (1x4x64x64 -> 512x512)", draft::bench::median_ms(vae_call, 2), draft::bench::count_flops(vae_call)});
+  using draft::bench::count_flops;
+  using draft::bench::median_ms;
+  rows.push_back({"UNet forward (1x4x64x64)", median_ms(unet_call, 3), count_flops(unet_call)});
+  rows.push_back({"VAE decode (1x4x64x64 -> 512x512)", median_ms(vae_call, 2), count_flops(vae_call)});
   if (sample) {
     draft::TextToImageOptions o;
     o.prompts = {"a photograph of an astronaut riding a horse on mars"};

@@ -35,7 +35,8 @@ class LoRALinearImpl : public torch::nn::Module {
   /// whatever the device; B zero); returns its index. The adapter's tensors require grad.
   int64_t add_adapter(int64_t rank, double alpha, double scale = 1.0);
   /// Adds an adapter with the given A (rank, in) and B (out, rank), copied to the base's device in the
-  /// master dtype (float32, or float64 under a float64 base), not requiring grad; returns its index. Throws draft::Error on shape mismatch.
+  /// master dtype (float32, or float64 under a float64 base), not requiring grad; returns its index.
+  /// Throws draft::Error on shape mismatch.
   int64_t add_adapter(const at::Tensor& down, const at::Tensor& up, double alpha, double scale = 1.0);
 
   /// W x + b + sum_i s_i (alpha_i / r_i) B_i (A_i x); when merged, just W' x + b.
