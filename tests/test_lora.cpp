@@ -117,6 +117,42 @@ TEST(LoRALinear, ScalingMergeAndUnmerge) {
   EXPECT_TRUE(tensors_close(y12, y1 + delta2, 1e-5));
 }
 
+// In inference mode (the sampling chain) forward uses W + the deltas merged once and kept: the same
+// values as the unmerged sum, and a new merge after every change an optimizer step, a new scale or a second
+// adapter makes; plain no-grad calls (what gradient checkpointing recomputes) stay unmerged and bit-exact.
+TEST(LoRALinear, InferenceModeMergesOnceAndFollowsEveryChange) {
+  torch::manual_seed(3);
+  torch::nn::Linear base(12, 6);
+  const at::Tensor x = torch::randn({4, 12});
+  draft::LoRALinear lora(base);
+  lora->add_adapter(torch::randn({3, 12}), torch::randn({6, 3}), /*alpha=*/6.0);
+  auto unmerged = [&] {
+    torch::NoGradGuard no_grad;
+    return lora(x);
+  };
+  auto inference = [&] {
+    c10::InferenceMode guard;
+    return lora(x).clone();
+  };
+  EXPECT_TRUE(tensors_close(inference(), unmerged(), 1e-5));
+  EXPECT_FALSE(torch::equal(inference(), unmerged()));  // a different sum: the merged path ran
+  {
+    torch::NoGradGuard no_grad;  // as AdamW updates: in place, without gradients
+    lora->lora_up(0).add_(0.5);
+  }
+  EXPECT_TRUE(tensors_close(inference(), unmerged(), 1e-5));
+  lora->set_scale(0, 0.25);
+  EXPECT_TRUE(tensors_close(inference(), unmerged(), 1e-5));
+  lora->add_adapter(torch::randn({2, 12}), torch::randn({6, 2}), 2.0, 0.5);
+  EXPECT_TRUE(tensors_close(inference(), unmerged(), 1e-5));
+  // The fresh adapter's zero B: bit-identical to the base in inference mode too.
+  torch::nn::Linear base2(12, 6);
+  draft::LoRALinear fresh(base2);
+  fresh->add_adapter(4, 4.0);
+  c10::InferenceMode guard;
+  EXPECT_TRUE(torch::equal(fresh(x), base2(x)));
+}
+
 // Mixed precision: under a bfloat16 base the adapters stay float32 master weights (the optimizer and its
 // state work in float32), are cast for the matmul, and receive float32 gradients; the fresh A is the one
 // an f32 base gets for the same seed, since it is drawn on the CPU in float32 either way.

@@ -16,6 +16,10 @@ namespace {
 // it) or one row per sample's generator.
 using NoiseFn = std::function<at::Tensor(const at::Tensor& like)>;
 
+// A tensor made in inference mode cannot be saved for backward (e.g. by gradient checkpointing or a later
+// log-probability with gradients): what leaves the no-grad steps is copied once into a normal tensor.
+at::Tensor normal_tensor(const at::Tensor& t) { return t.defined() && t.is_inference() ? t.clone() : t; }
+
 RolloutResult rollout(const DDIMScheduler& scheduler, const EpsFn& eps, const at::Tensor& x_T,
                       const RolloutOptions& options, c10::optional<at::Generator> generator, const NoiseFn& noise,
                       const StepCallback& on_step) {
@@ -36,9 +40,14 @@ RolloutResult rollout(const DDIMScheduler& scheduler, const EpsFn& eps, const at
   const EpsFn checkpointed_eps = options.checkpoint && any_grad ? checkpointed(eps, options.params) : eps;
   for (int64_t i = options.start_step; i < n; ++i) {
     const int64_t t = result.timesteps[static_cast<std::size_t>(i)];
-    // Steps before grad_from_step contribute no gradient: run them without building a graph.
+    // Steps before grad_from_step contribute no gradient: run them without building a graph, in inference
+    // mode, where LibTorch also skips autograd's per-op bookkeeping (version counters, view tracking) for
+    // the model's many small operations.
     const bool keep_grad = i >= options.grad_from_step && torch::GradMode::is_enabled();
+    if (keep_grad) x = normal_tensor(x);  // the chain's no-grad part handing over to the part with gradients
     torch::AutoGradMode grad_mode(keep_grad);
+    c10::optional<c10::InferenceMode> inference;
+    if (!keep_grad) inference.emplace();
     if (options.keep_latents) result.latents.push_back(x);
     at::Tensor eps_hat = keep_grad ? checkpointed_eps(x, t) : eps(x, t);
     const at::Tensor z = noise && options.eta > 0.0 ? noise(x) : at::Tensor();
@@ -49,7 +58,10 @@ RolloutResult rollout(const DDIMScheduler& scheduler, const EpsFn& eps, const at
     if (on_step) on_step(i + 1 - options.start_step, n - options.start_step);
   }
   if (options.keep_latents) result.latents.push_back(x);
-  result.x0 = x;
+  result.x0 = normal_tensor(x);
+  result.pred_x0_last = normal_tensor(result.pred_x0_last);
+  for (auto& latent : result.latents) latent = normal_tensor(latent);
+  for (auto& log_prob : result.log_probs) log_prob = normal_tensor(log_prob);
   return result;
 }
 

@@ -81,8 +81,16 @@ at::Tensor LoRALinearImpl::lora_up(int64_t index) const {
 at::Tensor LoRALinearImpl::forward(const at::Tensor& x) {
   // 1. base: W x + b, the same call torch::nn::Linear makes, so with no (or zero) delta the result is
   //    bit-identical to the wrapped layer's
+  if (merged_) return torch::linear(x, weight, bias);
+  // In inference mode (sampling, the no-grad steps of a DRaFT chain: rollout.h): one product with W + the
+  // deltas, merged once for the adapters' current values, instead of the base product plus two rank-r
+  // products, a scale and an add per adapter on every call; a chain calls each layer N times with the same
+  // weights. The merged copy costs one weight's memory per adapted layer. Plain no-grad calls keep the
+  // unmerged sum, so that gradient checkpointing recomputes exactly what its forward computed.
+  if (c10::InferenceMode::is_enabled() && num_adapters() > 0) {
+    return torch::linear(x, merged_for_inference(), bias);
+  }
   at::Tensor y = torch::linear(x, weight, bias);
-  if (merged_) return y;
   // 2. eq. (3) with scaling: + s (alpha / r) B (A x) per adapter; the rank-r bottleneck costs
   //    r (in + out) per token instead of forming the (out, in) delta. Mixed precision: the float32 master
   //    A and B are cast to the activations' dtype for the matmuls (a no-op when they match); their
@@ -94,6 +102,29 @@ at::Tensor LoRALinearImpl::forward(const at::Tensor& x) {
     y = y + torch::linear(torch::linear(x, down), up) * factor;
   }
   return y;
+}
+
+at::Tensor LoRALinearImpl::merged_for_inference() {
+  // What the merged weight was made from: a changed value (an optimizer step bumps a tensor's version), a
+  // replaced tensor (load, move to another device) or a new scale makes it again.
+  std::vector<double> key = {static_cast<double>(weight._version()),
+                             static_cast<double>(reinterpret_cast<uintptr_t>(weight.data_ptr()))};
+  for (int64_t i = 0; i < num_adapters(); ++i) {
+    for (const at::Tensor& t : {lora_down(i), lora_up(i)}) {
+      key.push_back(static_cast<double>(t._version()));
+      key.push_back(static_cast<double>(reinterpret_cast<uintptr_t>(t.data_ptr())));
+    }
+    key.push_back(scale_[i]);
+  }
+  if (!inference_weight_.defined() || key != inference_key_) {
+    at::Tensor merged = weight;
+    for (int64_t i = 0; i < num_adapters(); ++i) {
+      if (scale_[i] != 0.0) merged = merged + delta_weight(i);
+    }
+    inference_weight_ = merged;
+    inference_key_ = std::move(key);
+  }
+  return inference_weight_;
 }
 
 at::Tensor LoRALinearImpl::delta_weight(int64_t index) const {
