@@ -172,6 +172,10 @@ double evaluate_at_second_eta(const EfficiencyRun& run, double eta) {
   return result.overall.mean;
 }
 
+double unix_seconds() {
+  return std::chrono::duration<double>(std::chrono::system_clock::now().time_since_epoch()).count();
+}
+
 }  // namespace
 
 EfficiencyPreset EfficiencyPreset::from_json(nlohmann::json json, const std::string& source, bool quick) {
@@ -407,6 +411,7 @@ void run_efficiency_benchmark(const EfficiencyPreset& preset, const EfficiencySe
           fmt::format("[{}/{}] {}", attempted.size(), runs.size(), run.dir.substr(preset.out_dir.size() + 1));
       nlohmann::json line = {{"task", run.task}, {"method", run.method}, {"seed", run.seed}, {"dir", run.dir}};
       if (run.lr) line["lr"] = *run.lr;
+      const double started_at = unix_seconds();
       const bool finished_before = run_is_finished(run.dir);
       try {
         check_same_settings(run);
@@ -442,6 +447,11 @@ void run_efficiency_benchmark(const EfficiencyPreset& preset, const EfficiencySe
       }
       const double elapsed = std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
       line["runs_done"] = attempted.size();
+      // Unix seconds at the run's start and end (training, the second-η evaluation, this line): they place
+      // the run in time, so that pauses of the process logged elsewhere (e.g. while the machine builds) can
+      // be taken out of the measured budget (scripts/bench-budget.py).
+      line["started_at"] = started_at;
+      line["finished_at"] = unix_seconds();
       line["runs_planned"] = runs.size();
       line["elapsed"] = elapsed;
       if (line.contains("error")) {
