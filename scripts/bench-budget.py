@@ -3,9 +3,9 @@
 process was stopped taken out.
 
 The benchmark appends one line per run to <out>/progress.jsonl with the run's training wall time and the
-Unix times at which its work began and ended (`started_at`, `finished_at`). When the process is paused (SIGSTOP / SIGCONT, e.g. while the machine
-builds), the pauses go to a log of lines "stop <unix time> ..." / "cont <unix time> ...". A run's time is
-finished_at - started_at minus the paused seconds in between.
+Unix times at which its work began and ended (`started_at`, `finished_at`). When the process is paused
+(SIGSTOP / SIGCONT, e.g. while the machine builds), the pauses go to a log of lines "stop <unix time> ..."
+/ "cont <unix time> ...". A run's time is finished_at - started_at minus the paused seconds in between.
 
     scripts/bench-budget.py docs/data/bench-efficiency/progress.jsonl docs/data/bench-efficiency/pauses.log
 """

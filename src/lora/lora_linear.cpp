@@ -79,8 +79,6 @@ at::Tensor LoRALinearImpl::lora_up(int64_t index) const {
 }
 
 at::Tensor LoRALinearImpl::forward(const at::Tensor& x) {
-  // 1. base: W x + b, the same call torch::nn::Linear makes, so with no (or zero) delta the result is
-  //    bit-identical to the wrapped layer's
   if (merged_) return torch::linear(x, weight, bias);
   // In inference mode (sampling, the no-grad steps of a DRaFT chain: rollout.h): one product with W + the
   // deltas, merged once for the adapters' current values, instead of the base product plus two rank-r
@@ -90,6 +88,8 @@ at::Tensor LoRALinearImpl::forward(const at::Tensor& x) {
   if (c10::InferenceMode::is_enabled() && num_adapters() > 0) {
     return torch::linear(x, merged_for_inference(), bias);
   }
+  // 1. base: W x + b, the same call torch::nn::Linear makes, so with no (or zero) delta the result is
+  //    bit-identical to the wrapped layer's
   at::Tensor y = torch::linear(x, weight, bias);
   // 2. eq. (3) with scaling: + s (alpha / r) B (A x) per adapter; the rank-r bottleneck costs
   //    r (in + out) per token instead of forming the (out, in) delta. Mixed precision: the float32 master

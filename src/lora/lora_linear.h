@@ -39,9 +39,9 @@ class LoRALinearImpl : public torch::nn::Module {
   /// Throws draft::Error on shape mismatch.
   int64_t add_adapter(const at::Tensor& down, const at::Tensor& up, double alpha, double scale = 1.0);
 
-  /// W x + b + sum_i s_i (alpha_i / r_i) B_i (A_i x); when merged, just W' x + b. In inference mode (c10::InferenceMode)
-  /// the same sum as one product with W + the deltas, merged once per set of adapter values and kept
-  /// (equal up to float rounding; bit-identical while every B is zero).
+  /// W x + b + sum_i s_i (alpha_i / r_i) B_i (A_i x); when merged, just W' x + b. In inference mode
+  /// (c10::InferenceMode) the same sum as one product with W + the deltas, merged once per set of adapter
+  /// values and kept (equal up to float rounding; bit-identical while every B is zero).
   at::Tensor forward(const at::Tensor& x);
 
   /// s_i (alpha_i / r_i) B_i A_i, shape (out, in), in the base's dtype.
@@ -75,7 +75,7 @@ class LoRALinearImpl : public torch::nn::Module {
   std::vector<int64_t> rank_;
   std::vector<double> alpha_, scale_;
   bool merged_ = false;
-  /// forward without gradients: W + the deltas, and what it was made from (merged_for_inference).
+  /// forward in inference mode: W + the deltas, and what it was made from (merged_for_inference).
   at::Tensor merged_for_inference();
   at::Tensor inference_weight_;
   std::vector<double> inference_key_;
